@@ -1,0 +1,124 @@
+"""Command line interface: ``bijstand run | list | simulate | validate-data | paper | freeze``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from bijstand.pipeline import run_notebooks
+
+    outputs = run_notebooks(args.notebooks, args.params, output_dir=args.output_dir,
+                            progress=False if args.no_progress else None)
+    for path in outputs:
+        print(f"executed {path}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from bijstand.pipeline import declared_parameters, list_notebooks, notebook_outputs
+
+    for nb in list_notebooks():
+        print(nb.stem)
+        for name, spec in declared_parameters(nb).items():
+            default = "<expression>" if spec["default"] is ... else repr(spec["default"])
+            print(f"    {name}: {spec['type']} = {default}")
+        outputs = notebook_outputs(nb)
+        print(f"    outputs: {', '.join(outputs) if outputs else 'none yet (results/' + nb.stem + '/)'}")
+    return 0
+
+
+def _cmd_freeze(args: argparse.Namespace) -> int:
+    from bijstand.pipeline import freeze_outputs, resolve_notebook, run_notebooks
+
+    for name in args.notebooks:
+        nb = resolve_notebook(name)
+        executed = run_notebooks([nb.stem], None, output_dir=Path("build/freeze"))[0]
+        freeze_outputs(executed, nb)
+        print(f"froze outputs of {nb}")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from bijstand.data.sources import write_synthetic
+
+    folder = write_synthetic(Path(args.out), seed=args.seed, scale=args.scale)
+    print(f"synthetic register written to {folder}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from bijstand.data.validate import DataValidationError, validate_partner_file
+
+    try:
+        frame = validate_partner_file(args.path, kind=args.kind)
+    except DataValidationError as err:
+        print(str(err), file=sys.stderr)
+        return 1
+    print(f"{args.path}: {len(frame)} rows, valid {args.kind} file")
+    return 0
+
+
+def _cmd_paper(args: argparse.Namespace) -> int:
+    from bijstand.report.paper import build_paper
+
+    outputs = build_paper(results_dir=args.results, params_file=args.params, out_dir=args.out)
+    for path in outputs:
+        print(f"built {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``bijstand`` argument parser."""
+    parser = argparse.ArgumentParser(prog="bijstand", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute notebooks with Papermill into build/notebooks/")
+    run.add_argument("notebooks", nargs="*", help="notebook names or prefixes (default: all)")
+    run.add_argument("--params", help="parameter file, e.g. params/paper.yaml (default: notebook defaults)")
+    run.add_argument("--output-dir", type=Path, default=None, help="where executed notebooks go")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars (also when CI=true)")
+    run.set_defaults(func=_cmd_run)
+
+    lst = sub.add_parser("list", help="notebooks, their parameters and outputs")
+    lst.set_defaults(func=_cmd_list)
+
+    freeze = sub.add_parser("freeze", help="run notebooks with their defaults and commit-ready outputs")
+    freeze.add_argument("notebooks", nargs="+")
+    freeze.set_defaults(func=_cmd_freeze)
+
+    sim = sub.add_parser("simulate", help="write the synthetic register (spells, areas, truth)")
+    sim.add_argument("--out", default="data/synthetic")
+    sim.add_argument("--seed", type=int, default=20240101)
+    sim.add_argument("--scale", type=float, default=1.0)
+    sim.set_defaults(func=_cmd_simulate)
+
+    val = sub.add_parser("validate-data", help="check a partner's register file (CSV or Parquet)")
+    val.add_argument("path")
+    val.add_argument("--kind", choices=["spells", "areas", "panel"], default="spells")
+    val.set_defaults(func=_cmd_validate)
+
+    paper = sub.add_parser("paper", help="build the paper (PDF, HTML) from results/")
+    paper.add_argument("--results", default="results")
+    paper.add_argument("--params", default="params/paper.yaml")
+    paper.add_argument("--out", default="build/paper")
+    paper.set_defaults(func=_cmd_paper)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bijstand`` console script."""
+    from bijstand.pipeline import NotebookFailed, ParameterError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ParameterError, NotebookFailed, FileNotFoundError) as err:
+        print(f"bijstand {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

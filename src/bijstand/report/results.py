@@ -1,0 +1,263 @@
+"""Machine-readable results of a notebook: the only thing the paper reads.
+
+Every notebook writes its numbers, tables and figures through one :class:`Results` object::
+
+    res = Results.open("02_cohort_approach", params=params_dict, seed=seed)
+    res.number("att_simple", 0.0123, digits=3, label="ATT, simple aggregation")
+    res.table("att_dynamic", frame, caption="Event-study estimates")
+    res.figure("event_study", fig, caption="Event study of outflow to work")
+    res.close()
+
+Layout of ``results/<notebook>/`` after :meth:`Results.close`::
+
+    manifest.json      parameters, seed, parameter file, package versions, git commit, list of artefacts
+    numbers.json       {key: {"value": float|int|str, "digits": int|None, "label": str}}
+    tables/<key>.csv
+    figures/<key>.png and figures/<key>.svg
+
+Why a staging directory: a notebook that fails half-way must leave the previous, complete results intact, so
+artefacts are written to ``results/.<notebook>.partial/`` and swapped in with :func:`os.replace` only when
+:meth:`Results.close` runs. Why no timestamps anywhere: the same parameters must give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Environment variable through which ``bijstand run`` tells a notebook which parameter file it runs under.
+PARAMS_FILE_ENV = "BIJSTAND_PARAMS_FILE"
+#: Environment variable that overrides the results directory (tests point it at a temporary folder).
+RESULTS_DIR_ENV = "BIJSTAND_RESULTS_DIR"
+
+#: Packages whose versions are recorded beside every result.
+RECORDED_PACKAGES = (
+    "bijstand", "numpy", "scipy", "pandas", "linearmodels", "lifelines", "duckdb", "pandera",
+    "matplotlib", "seaborn", "moderndid", "papermill",
+)
+
+
+def project_root() -> Path:
+    """Return the repository root (the folder holding ``pyproject.toml``) of the installed editable package."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").is_file():
+            return parent
+    return Path.cwd()
+
+
+def default_results_dir() -> Path:
+    """Results folder: ``$BIJSTAND_RESULTS_DIR`` if set, else ``<repo>/results``."""
+    env = os.environ.get(RESULTS_DIR_ENV)
+    return Path(env) if env else project_root() / "results"
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(root: Path | None = None) -> str:
+    """Commit hash of the working tree (``+dirty`` when it has uncommitted changes), or ``"unknown"``."""
+    root = root or project_root()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
+            text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def _jsonable(value: Any) -> Any:
+    """Convert numpy / pandas scalars and containers to plain JSON types; NaN becomes ``None``."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return None if math.isnan(value) else value
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _dump_json(obj: Any, path: Path) -> None:
+    path.write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+
+
+@dataclass
+class Results:
+    """Collects a notebook's results in a staging folder and publishes them atomically.
+
+    Parameters
+    ----------
+    notebook
+        Notebook name without extension, e.g. ``"02_cohort_approach"``; names the results folder.
+    params
+        The notebook's parameters (recorded in the manifest).
+    seed
+        The random seed the notebook used (recorded separately so a reader finds it at once).
+    results_dir
+        Parent folder; defaults to :func:`default_results_dir`.
+    """
+
+    notebook: str
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    results_dir: Path | None = None
+    _numbers: dict[str, dict[str, Any]] = field(default_factory=dict, init=False)
+    _artefacts: list[str] = field(default_factory=list, init=False)
+    _table_captions: dict[str, str] = field(default_factory=dict, init=False)
+    _figure_captions: dict[str, str] = field(default_factory=dict, init=False)
+    _closed: bool = field(default=False, init=False)
+
+    @classmethod
+    def open(cls, notebook: str, *, params: dict[str, Any] | None = None, seed: int | None = None,
+             results_dir: str | Path | None = None) -> Results:
+        """Start collecting results for ``notebook`` (clears a stale staging folder of an earlier failed run)."""
+        res = cls(notebook=notebook, params=dict(params or {}), seed=seed,
+                  results_dir=Path(results_dir) if results_dir else default_results_dir())
+        if res.staging.exists():
+            shutil.rmtree(res.staging)
+        (res.staging / "tables").mkdir(parents=True)
+        (res.staging / "figures").mkdir(parents=True)
+        return res
+
+    @property
+    def final(self) -> Path:
+        """Folder the results are published to."""
+        return self.results_dir / self.notebook
+
+    @property
+    def staging(self) -> Path:
+        """Folder the results are collected in until :meth:`close`."""
+        return self.results_dir / f".{self.notebook}.partial"
+
+    def _check_key(self, key: str) -> None:
+        if self._closed:
+            raise RuntimeError(f"results of {self.notebook!r} are already closed; cannot add {key!r}")
+        if not key or not all(c.isalnum() or c in "_-" for c in key):
+            raise ValueError(f"result key {key!r} must be non-empty and use only letters, digits, '_' and '-'")
+
+    def number(self, key: str, value: Any, *, digits: int | None = 3, label: str = "") -> Any:
+        """Record one number (or short string) the paper may quote; returns ``value`` for display."""
+        self._check_key(key)
+        if key in self._numbers:
+            raise ValueError(f"number {key!r} recorded twice in {self.notebook!r}")
+        self._numbers[key] = {"value": _jsonable(value), "digits": digits, "label": label}
+        return value
+
+    def table(self, key: str, frame: pd.DataFrame, *, caption: str = "", float_digits: int | None = 10) -> Path:
+        """Write a table as CSV (floats rounded to ``float_digits`` so platform noise does not change bytes)."""
+        self._check_key(key)
+        out = frame.copy()
+        if float_digits is not None:
+            floats = out.select_dtypes("float").columns
+            out[floats] = out[floats].round(float_digits)
+        path = self.staging / "tables" / f"{key}.csv"
+        out.to_csv(path, index=False, lineterminator="\n")
+        self._artefacts.append(f"tables/{key}.csv")
+        self._table_captions[key] = caption
+        return path
+
+    def figure(self, key: str, fig: Any, *, caption: str = "", formats: tuple[str, ...] = ("png", "svg")) -> Path:
+        """Save a Matplotlib figure as PNG (150 dpi) and SVG without timestamps, then close it."""
+        import matplotlib.pyplot as plt
+
+        self._check_key(key)
+        metadata_by_format = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
+                              "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}}
+        path = self.staging / "figures" / f"{key}.{formats[0]}"
+        for fmt in formats:
+            target = self.staging / "figures" / f"{key}.{fmt}"
+            if fmt == "svg":
+                # Fixed hash salt keeps SVG element ids identical between runs.
+                with plt.rc_context({"svg.hashsalt": f"bijstand-{key}"}):
+                    fig.savefig(target, format=fmt, metadata=metadata_by_format.get(fmt), dpi=150,
+                                bbox_inches="tight")
+            else:
+                fig.savefig(target, format=fmt, metadata=metadata_by_format.get(fmt), dpi=150, bbox_inches="tight")
+            self._artefacts.append(f"figures/{key}.{fmt}")
+        self._figure_captions[key] = caption
+        return path
+
+    def close(self) -> Path:
+        """Write ``numbers.json`` and ``manifest.json`` and publish the folder atomically; return its path."""
+        if self._closed:
+            return self.final
+        params_file = os.environ.get(PARAMS_FILE_ENV, "notebook defaults")
+        _dump_json(self._numbers, self.staging / "numbers.json")
+        manifest = {
+            "notebook": self.notebook,
+            "params_file": params_file,
+            "parameters": self.params,
+            "seed": self.seed,
+            "git_commit": git_commit(),
+            "packages": _package_versions(),
+            "tables": {k: {"file": f"tables/{k}.csv", "caption": c}
+                       for k, c in sorted(self._table_captions.items())},
+            "figures": {k: {"files": [a for a in self._artefacts if a.startswith(f"figures/{k}.")], "caption": c}
+                        for k, c in sorted(self._figure_captions.items())},
+            "numbers": sorted(self._numbers),
+        }
+        _dump_json(manifest, self.staging / "manifest.json")
+        old = self.results_dir / f".{self.notebook}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if self.final.exists():
+            os.replace(self.final, old)
+        os.replace(self.staging, self.final)
+        if old.exists():
+            shutil.rmtree(old)
+        self._closed = True
+        return self.final
+
+
+def load_numbers(notebook: str, results_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """Read ``results/<notebook>/numbers.json``; raise ``FileNotFoundError`` naming the notebook that makes it."""
+    base = Path(results_dir) if results_dir else default_results_dir()
+    path = base / notebook / "numbers.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: run notebook {notebook!r} first (bijstand run {notebook} --params params/paper.yaml)"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_manifest(notebook: str, results_dir: str | Path | None = None) -> dict[str, Any]:
+    """Read ``results/<notebook>/manifest.json``; raise ``FileNotFoundError`` naming the notebook that makes it."""
+    base = Path(results_dir) if results_dir else default_results_dir()
+    path = base / notebook / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: run notebook {notebook!r} first (bijstand run {notebook} --params params/paper.yaml)"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,78 @@
+"""The results contract: what notebooks write and the paper reads."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from bijstand.report.results import Results, load_manifest, load_numbers  # noqa: E402
+
+
+def test_results_are_published_only_on_close(tmp_path):
+    res = Results.open("02_x", params={"seed": 1}, seed=1, results_dir=tmp_path)
+    res.number("att", np.float64(0.125), digits=3, label="ATT")
+    res.number("n", np.int64(22), digits=0)
+    res.table("t", pd.DataFrame({"a": [1.0, np.nan], "b": ["x", "y"]}), caption="A table")
+    assert not (tmp_path / "02_x").exists()
+    res.close()
+    numbers = load_numbers("02_x", tmp_path)
+    assert numbers["att"] == {"value": 0.125, "digits": 3, "label": "ATT"}
+    assert numbers["n"]["value"] == 22
+    manifest = load_manifest("02_x", tmp_path)
+    assert manifest["tables"]["t"] == {"file": "tables/t.csv", "caption": "A table"}
+    assert manifest["numbers"] == ["att", "n"]
+    assert (tmp_path / "02_x" / "tables" / "t.csv").read_text() == "a,b\n1.0,x\n,y\n"
+
+
+def test_unfinished_run_leaves_previous_results(tmp_path):
+    first = Results.open("03_y", results_dir=tmp_path)
+    first.number("v", 1.0)
+    first.close()
+    second = Results.open("03_y", results_dir=tmp_path)
+    second.number("v", 2.0)  # the notebook "crashes" before close()
+    assert load_numbers("03_y", tmp_path)["v"]["value"] == 1.0
+    third = Results.open("03_y", results_dir=tmp_path)  # a new run clears the stale staging folder
+    third.number("v", 3.0)
+    third.close()
+    assert load_numbers("03_y", tmp_path)["v"]["value"] == 3.0
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_nan_becomes_null_and_keys_are_checked(tmp_path):
+    res = Results.open("04_z", results_dir=tmp_path)
+    res.number("missing", float("nan"))
+    with pytest.raises(ValueError, match="recorded twice"):
+        res.number("missing", 1.0)
+    with pytest.raises(ValueError, match="must be non-empty"):
+        res.number("bad key", 1.0)
+    res.close()
+    assert json.loads((tmp_path / "04_z" / "numbers.json").read_text())["missing"]["value"] is None
+
+
+def test_figures_are_byte_identical(tmp_path):
+    def draw(folder):
+        res = Results.open("05_f", results_dir=folder)
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.plot([0, 1, 2], [1, 3, 2], label="line")
+        ax.legend()
+        res.figure("fig", fig, caption="cap")
+        plt.close(fig)
+        res.close()
+        return {p.name: p.read_bytes() for p in (folder / "05_f" / "figures").iterdir()}
+
+    a = draw(tmp_path / "a")
+    b = draw(tmp_path / "b")
+    assert set(a) == {"fig.png", "fig.svg"}
+    assert a == b
+
+
+def test_missing_results_name_the_notebook(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run notebook '06_sim' first"):
+        load_numbers("06_sim", tmp_path)
