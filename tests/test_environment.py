@@ -13,6 +13,8 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge names that differ from PyPI names
 CONDA_TO_PYPI = {"python-duckdb": "duckdb"}
+# extras whose name is the package they bring (conda lists that package separately)
+EXTRAS_THAT_ARE_PACKAGES = {"distributed"}
 
 
 def pyproject_requirements() -> dict[str, str]:
@@ -25,7 +27,7 @@ def pyproject_requirements() -> dict[str, str]:
         req = Requirement(text)
         spec = str(req.specifier)
         out[canonicalize_name(req.name)] = spec
-        for extra in req.extras:  # dask[distributed] brings the package 'distributed'
+        for extra in req.extras & EXTRAS_THAT_ARE_PACKAGES:  # dask[distributed] brings 'distributed'
             out[canonicalize_name(extra)] = spec
     return out
 
