@@ -43,9 +43,14 @@ def _cmd_freeze(args: argparse.Namespace) -> int:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from bijstand.data.sources import write_synthetic
+    from bijstand.pipeline import prepare_synthetic_data
 
-    folder = write_synthetic(Path(args.out), seed=args.seed, scale=args.scale)
-    print(f"synthetic register written to {folder}")
+    if args.params:
+        folders = prepare_synthetic_data(args.params, Path(args.out))
+    else:
+        folders = [write_synthetic(Path(args.out), seed=args.seed, scale=args.scale)]
+    for folder in folders:
+        print(f"synthetic register in {folder}")
     return 0
 
 
@@ -93,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", default="data/synthetic")
     sim.add_argument("--seed", type=int, default=20240101)
     sim.add_argument("--scale", type=float, default=1.0)
+    sim.add_argument("--params", help="write every register the notebooks read under this parameter file")
     sim.set_defaults(func=_cmd_simulate)
 
     val = sub.add_parser("validate-data", help="check a partner's register file (CSV or Parquet)")
@@ -111,11 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bijstand`` console script."""
     from bijstand.pipeline import NotebookFailed, ParameterError
+    from bijstand.report.paper import PaperBuildError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ParameterError, NotebookFailed, FileNotFoundError) as err:
+    except (ParameterError, NotebookFailed, PaperBuildError, FileNotFoundError) as err:
         print(f"bijstand {args.command}: {err}", file=sys.stderr)
         return 2
 

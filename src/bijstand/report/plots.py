@@ -1,0 +1,536 @@
+"""The figures readers of a DiD / duration study expect, from plain DataFrames.
+
+Every function takes a tidy :class:`pandas.DataFrame` with documented columns (no estimator objects, so this
+module does not depend on the internals of :mod:`bijstand.did` or :mod:`bijstand.models`) and returns a
+:class:`matplotlib.figure.Figure`. Nothing is shown and nothing is written: figures are built on a bare
+``Figure`` (not ``pyplot``), so no global figure list fills up in long notebooks; saving is the caller's job,
+through :func:`save_figure` or :meth:`bijstand.report.results.Results.figure`. Sizes are fixed by the input
+(never by the screen) and no timestamps are written, so the same input gives the same bytes.
+
+Missing columns raise :class:`ValueError` naming the column and the function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib import rc_context
+from matplotlib.figure import Figure
+
+#: Events marked on roll-out timelines by default (label -> month).
+DEFAULT_EVENTS: Mapping[str, str] = MappingProxyType({"COVID-19": "2020-03"})
+
+#: Metadata that would otherwise carry a timestamp or version string into the file.
+_SAVE_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
+                  "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}}
+
+_PALETTE = sns.color_palette("colorblind", 10)
+_ESTIMATE_COLOUR = _PALETTE[0]
+_TRUTH_COLOUR = _PALETTE[3]
+
+
+def _require(table: pd.DataFrame, columns: Sequence[str], function: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{function}: table is missing column(s) {missing}; it has {list(table.columns)}")
+
+
+def _legend(ax, order: Sequence[str], **kwargs) -> None:
+    """Legend in the documented order (matplotlib would group entries by artist type instead)."""
+    handles, labels = ax.get_legend_handles_labels()
+    by_label = dict(zip(labels, handles, strict=True))
+    present = [label for label in order if label in by_label]
+    ax.legend([by_label[label] for label in present], present, **kwargs)
+
+
+def _new_axes(width: float, height: float) -> tuple[Figure, object]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    with sns.axes_style("whitegrid"):
+        ax = fig.add_subplot()
+    return fig, ax
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Difference-in-differences
+# ----------------------------------------------------------------------------------------------------------------
+
+def event_study_plot(
+    table: pd.DataFrame,
+    *,
+    truth: pd.DataFrame | None = None,
+    title: str | None = None,
+    reference_period: int | None = -1,
+    ylabel: str = "effect",
+) -> Figure:
+    """Event-study coefficients with pointwise intervals, an optional uniform band and the true effect.
+
+    Parameters
+    ----------
+    table
+        One row per event time: ``event_time`` (periods since first treatment; 0 = first treated month),
+        ``att`` (or ``coef``), ``ci_lower``, ``ci_upper`` (pointwise interval) and optionally ``ucb_lower`` /
+        ``ucb_upper`` (simultaneous band, drawn as a lighter band). ``se`` may be present and is not used.
+    truth
+        Optional ``event_time``, ``att``: the true effect of a simulation, drawn as a marked dashed line.
+    title
+        Axes title.
+    reference_period
+        Event time the estimates are normalised to. If it is not in ``table`` a hollow marker at 0 is drawn there.
+        The vertical "treatment" line is drawn half a period after it. ``None``: neither.
+    ylabel
+        Label of the y axis (outcome and units).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Legend entries, in order: pointwise estimate, uniform band (if given), reference period (if added),
+        true effect (if given).
+    """
+    function = "event_study_plot"
+    estimate_col = "att" if "att" in table.columns else "coef" if "coef" in table.columns else None
+    if estimate_col is None:
+        raise ValueError(f"{function}: table needs column 'att' (or 'coef'); it has {list(table.columns)}")
+    _require(table, ["event_time", "ci_lower", "ci_upper"], function)
+    has_band = "ucb_lower" in table.columns or "ucb_upper" in table.columns
+    if has_band:
+        _require(table, ["ucb_lower", "ucb_upper"], function)
+    if truth is not None:
+        _require(truth, ["event_time", "att"], f"{function} (truth)")
+
+    data = table.sort_values("event_time")
+    x = data["event_time"].to_numpy(dtype=float)
+    y = data[estimate_col].to_numpy(dtype=float)
+    # A normalised reference row has no interval; draw it without bars instead of failing on NaN.
+    lower_err = np.nan_to_num(y - data["ci_lower"].to_numpy(dtype=float))
+    upper_err = np.nan_to_num(data["ci_upper"].to_numpy(dtype=float) - y)
+
+    fig, ax = _new_axes(8.0, 4.5)
+    ax.axhline(0.0, color="0.3", linewidth=0.8)
+    if reference_period is not None:
+        ax.axvline(reference_period + 0.5, color="0.5", linestyle=":", linewidth=1.0)
+    if has_band:
+        ax.fill_between(x, data["ucb_lower"].to_numpy(dtype=float), data["ucb_upper"].to_numpy(dtype=float),
+                        color=_ESTIMATE_COLOUR, alpha=0.18, linewidth=0, label="uniform 95% band")
+    ax.errorbar(x, y, yerr=[lower_err, upper_err], fmt="o", color=_ESTIMATE_COLOUR, markersize=4, capsize=2.5,
+                linewidth=1.2, label="estimate, pointwise 95% CI")
+    if reference_period is not None and reference_period not in set(data["event_time"]):
+        ax.plot([reference_period], [0.0], marker="o", markerfacecolor="white", markeredgecolor=_ESTIMATE_COLOUR,
+                linestyle="none", label="reference period")
+    if truth is not None:
+        true_sorted = truth.sort_values("event_time")
+        ax.plot(true_sorted["event_time"], true_sorted["att"], color=_TRUTH_COLOUR, linestyle="--", marker="x",
+                markersize=5, linewidth=1.2, label="true effect")
+    ax.set_xlabel("periods relative to treatment start")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    _legend(ax, ["estimate, pointwise 95% CI", "uniform 95% band", "reference period", "true effect"],
+            loc="best", frameon=False)
+    return fig
+
+
+def _period_to_month(period: int) -> pd.Timestamp:
+    # Same formula as the data contract's bijstand.data.periods.period_to_month; repeated here (two lines) so
+    # plotting does not depend on the data layer being importable.
+    year, month = divmod(int(period) - 1, 12)
+    return pd.Timestamp(year=2015 + year, month=month + 1, day=1)
+
+
+def rollout_plot(
+    adoption: pd.DataFrame,
+    *,
+    unit_col: str,
+    start_col: str,
+    end: str | pd.Timestamp | None = None,
+    events: Mapping[str, str] | None = DEFAULT_EVENTS,
+    window_start: str | pd.Timestamp | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Staggered roll-out timeline: one row per unit, sorted by start, treated months shaded.
+
+    Parameters
+    ----------
+    adoption
+        One row per unit (area): ``unit_col`` and ``start_col``, the first treated month as a date, or as an
+        integer ``period`` (2015-01 = 1) with 0 meaning never treated. Never-treated units (NaT / 0) are listed
+        last, marked "(comparison)", without shading.
+    unit_col, start_col
+        Column names.
+    end
+        Last month of the observation window; default 12 months after the latest start.
+    events
+        ``{label: month}`` marked by vertical lines (default COVID-19, 2020-03); ``None`` or ``{}`` for none.
+    window_start
+        First month shown; default 12 months before the earliest start.
+    title
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One bar (patch) per treated unit; one vertical line and text per event.
+    """
+    function = "rollout_plot"
+    _require(adoption, [unit_col, start_col], function)
+    if adoption[unit_col].duplicated().any():
+        dupes = sorted(adoption.loc[adoption[unit_col].duplicated(), unit_col].astype(str).unique())[:5]
+        raise ValueError(f"{function}: column {unit_col!r} has duplicated units {dupes}")
+    starts = adoption[start_col]
+    if pd.api.types.is_numeric_dtype(starts) and not pd.api.types.is_bool_dtype(starts):
+        start_dates = pd.Series([_period_to_month(p) if p > 0 else pd.NaT for p in starts], index=adoption.index)
+    else:
+        try:
+            start_dates = pd.to_datetime(starts)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{function}: column {start_col!r} is neither dates nor integer periods") from err
+    frame = pd.DataFrame({"unit": adoption[unit_col].astype(str), "start": start_dates})
+    treated = frame["start"].notna()
+    if not treated.any():
+        raise ValueError(f"{function}: column {start_col!r} has no treated unit")
+    frame = frame.sort_values(["start", "unit"], na_position="last", kind="mergesort").reset_index(drop=True)
+
+    end_ts = pd.Timestamp(end) if end is not None else frame["start"].max() + pd.DateOffset(months=12)
+    first_ts = (pd.Timestamp(window_start) if window_start is not None
+                else frame["start"].min() - pd.DateOffset(months=12))
+    # Treatment lasts through the end month, so shade up to the first day of the month after it.
+    stop = mdates.date2num(end_ts + pd.DateOffset(months=1))
+
+    n_units = len(frame)
+    fig, ax = _new_axes(8.0, max(2.5, 0.24 * n_units + 1.4))
+    y = np.arange(n_units)
+    on = frame["start"].notna().to_numpy()
+    left = mdates.date2num(frame.loc[on, "start"].to_list())
+    ax.barh(y[on], stop - left, left=left, height=0.7, color=_ESTIMATE_COLOUR, alpha=0.75,
+            label="intervention in force")
+    labels = [u if s else f"{u} (comparison)" for u, s in zip(frame["unit"], on, strict=True)]
+    ax.set_yticks(y, labels=labels, fontsize=8 if n_units > 25 else 9)
+    ax.set_ylim(n_units - 0.5, -0.5)  # first starter on top
+    for label, month in (events or {}).items():
+        x_event = mdates.date2num(pd.Timestamp(month))
+        ax.axvline(x_event, color=_TRUTH_COLOUR, linestyle="--", linewidth=1.2)
+        ax.text(x_event, -0.6, f" {label}", color=_TRUTH_COLOUR, va="bottom", ha="left", fontsize=9)
+    ax.set_xlim(mdates.date2num(first_ts), stop)
+    ax.xaxis.set_major_locator(mdates.YearLocator())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    ax.set_xlabel("month")
+    ax.grid(axis="y", visible=False)
+    if title:
+        ax.set_title(title, pad=26)  # above the event labels and the legend
+    # Above the axes, so it never hides the last units' bars.
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=9)
+    return fig
+
+
+def bacon_plot(decomposition: pd.DataFrame, *, overall: float | None = None, title: str | None = None) -> Figure:
+    """Goodman-Bacon decomposition: 2x2 DiD estimates against their weights, by comparison type.
+
+    Parameters
+    ----------
+    decomposition
+        One row per 2x2 comparison: ``type`` (e.g. "treated vs never", "early vs late", "late vs early"),
+        ``estimate``, ``weight`` (non-negative; normalised here to sum to one).
+    overall
+        The two-way fixed-effects estimate; default the weighted mean :math:`\\sum_k w_k \\hat\\beta_k / \\sum_k w_k`
+        (which equals TWFE by the decomposition theorem).
+    title
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One scatter per comparison type plus the horizontal TWFE line (legend: types, then the line).
+    """
+    function = "bacon_plot"
+    _require(decomposition, ["type", "estimate", "weight"], function)
+    weight = decomposition["weight"].astype(float)
+    if (weight < 0).any() or not weight.sum() > 0:
+        raise ValueError(f"{function}: column 'weight' must be non-negative with a positive sum")
+    weight = weight / weight.sum()
+    estimate = decomposition["estimate"].astype(float)
+    if overall is None:
+        overall = float((weight * estimate).sum())
+
+    fig, ax = _new_axes(7.0, 4.5)
+    markers = ["o", "s", "^", "D", "v", "P"]
+    types = sorted(decomposition["type"].astype(str).unique())
+    for i, kind in enumerate(types):
+        rows = decomposition["type"].astype(str) == kind
+        ax.scatter(weight[rows], estimate[rows], s=36, color=_PALETTE[i % len(_PALETTE)],
+                   marker=markers[i % len(markers)], label=kind, edgecolor="white", linewidth=0.5)
+    twfe_label = f"TWFE estimate = {overall:.3g}"
+    ax.axhline(overall, color="0.2", linestyle="--", linewidth=1.2, label=twfe_label)
+    ax.axhline(0.0, color="0.6", linewidth=0.8)
+    ax.set_xlabel("weight")
+    ax.set_ylabel("2x2 DiD estimate")
+    if title:
+        ax.set_title(title)
+    _legend(ax, types + [twfe_label], loc="best", frameon=False)
+    return fig
+
+
+def estimate_vs_truth_plot(table: pd.DataFrame, *, title: str | None = None, xlabel: str = "effect") -> Figure:
+    """Forest plot: each estimate with its interval beside the true value (simulation check).
+
+    Parameters
+    ----------
+    table
+        One row per estimate, top to bottom: ``label``, ``estimate``, ``ci_lower``, ``ci_upper``, ``truth``
+        (NaN where unknown; then no truth marker is drawn for that row).
+    title, xlabel
+        Axes title and x-axis label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Legend entries: estimate with 95% CI, true value.
+    """
+    function = "estimate_vs_truth_plot"
+    _require(table, ["label", "estimate", "ci_lower", "ci_upper", "truth"], function)
+    n = len(table)
+    y = np.arange(n)
+    estimate = table["estimate"].to_numpy(dtype=float)
+    fig, ax = _new_axes(7.0, max(2.5, 0.4 * n + 1.2))
+    ax.axvline(0.0, color="0.6", linewidth=0.8)
+    ax.errorbar(estimate, y, xerr=[estimate - table["ci_lower"].to_numpy(dtype=float),
+                                   table["ci_upper"].to_numpy(dtype=float) - estimate],
+                fmt="o", color=_ESTIMATE_COLOUR, capsize=3, markersize=5, label="estimate, 95% CI")
+    truth = table["truth"].to_numpy(dtype=float)
+    known = ~np.isnan(truth)
+    # Just below its estimate, so a correct estimate does not hide the truth marker.
+    ax.scatter(truth[known], y[known] + 0.2, marker="D", s=30, color=_TRUTH_COLOUR, zorder=3, label="true value")
+    ax.set_yticks(y, labels=table["label"].astype(str).to_list())
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="y", visible=False)
+    if title:
+        ax.set_title(title)
+    _legend(ax, ["estimate, 95% CI", "true value"], loc="best", frameon=False)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Duration curves
+# ----------------------------------------------------------------------------------------------------------------
+
+def _curves(table: pd.DataFrame, value_col: str, function: str, min_at_risk: int | None,
+            label_cols: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
+    _require(table, ["group", "time", value_col, "ci_lower", "ci_upper"], function)
+    if min_at_risk is not None:
+        if "at_risk" not in table.columns:
+            raise ValueError(f"{function}: table is missing column(s) ['at_risk'], needed to keep groups of fewer "
+                             f"than {min_at_risk} persons out of the plot (pass min_at_risk=None for simulated data)")
+        # CBS output rule: no plotted point may rest on fewer than min_at_risk persons.
+        table = table.loc[table["at_risk"] >= min_at_risk]
+    label_cols = list(label_cols)
+    if len(label_cols) > 1 and table["group"].nunique() == 1:
+        label_cols.remove("group")  # one group ("all"): label curves by cause only
+    curves = []
+    for key, rows in table.groupby(label_cols, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        curves.append((": ".join(str(k) for k in key), rows.sort_values("time")))
+    return curves
+
+
+def _draw_curves(ax, curves, value_col: str, flip: bool) -> None:
+    for i, (label, rows) in enumerate(curves):
+        colour = _PALETTE[i % len(_PALETTE)]
+        t = rows["time"].to_numpy(dtype=float)
+        value, lower, upper = (rows[c].to_numpy(dtype=float) for c in (value_col, "ci_lower", "ci_upper"))
+        if flip:
+            value, lower, upper = 1 - value, 1 - upper, 1 - lower
+        ax.step(t, value, where="post", color=colour, linewidth=1.5, label=label)
+        ax.fill_between(t, lower, upper, step="post", color=colour, alpha=0.15, linewidth=0)
+
+
+def survival_plot(
+    km_table: pd.DataFrame,
+    *,
+    failure: bool = False,
+    min_at_risk: int | None = 10,
+    title: str | None = None,
+    ylabel: str | None = None,
+    xlabel: str = "months",
+) -> Figure:
+    """Kaplan--Meier curves with confidence bands, one per group.
+
+    Parameters
+    ----------
+    km_table
+        Output of :func:`bijstand.models.duration.kaplan_meier` with ``times=None``: ``group``, ``time``,
+        ``survival``, ``ci_lower``, ``ci_upper`` and ``at_risk``.
+    failure
+        Plot :math:`1 - S(t)` (e.g. re-inflow probability) instead of :math:`S(t)`.
+    min_at_risk
+        Points with fewer persons at risk are left out (CBS rule: 10). ``None`` keeps all (simulated data only).
+    title, ylabel, xlabel
+        Labels; ``ylabel`` defaults to "survival" or "cumulative probability".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One step line and one band per group; legend entries are the groups.
+    """
+    curves = _curves(km_table, "survival", "survival_plot", min_at_risk, ["group"])
+    fig, ax = _new_axes(7.0, 4.5)
+    _draw_curves(ax, curves, "survival", flip=failure)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel or ("cumulative probability" if failure else "survival"))
+    if title:
+        ax.set_title(title)
+    if curves:
+        ax.legend(loc="best", frameon=False)
+    return fig
+
+
+def cumulative_incidence_plot(
+    table: pd.DataFrame,
+    *,
+    min_at_risk: int | None = 10,
+    title: str | None = None,
+    ylabel: str = "cumulative incidence",
+    xlabel: str = "months",
+) -> Figure:
+    """Aalen--Johansen cumulative incidence curves with confidence bands.
+
+    Parameters
+    ----------
+    table
+        Output of :func:`bijstand.models.duration.cumulative_incidence` with ``times=None`` (possibly several
+        stacked, one per cause): ``group``, ``time``, ``cumulative_incidence``, ``ci_lower``, ``ci_upper``,
+        ``at_risk`` and optionally ``event`` (the cause; then one curve per group and cause).
+    min_at_risk, title, ylabel, xlabel
+        As in :func:`survival_plot`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One step line and band per curve; legend entries ``"group"`` or ``"group: cause"``.
+    """
+    label_cols = ["group", "event"] if "event" in table.columns else ["group"]
+    curves = _curves(table, "cumulative_incidence", "cumulative_incidence_plot", min_at_risk, label_cols)
+    fig, ax = _new_axes(7.0, 4.5)
+    _draw_curves(ax, curves, "cumulative_incidence", flip=False)
+    ax.set_ylim(0, None)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if curves:
+        ax.legend(loc="best", frameon=False)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Calibration of the synthetic register
+# ----------------------------------------------------------------------------------------------------------------
+
+def _number(value: float) -> str:
+    """Readable number: thousands with separators, small values with three significant digits."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def calibration_plot(table: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Synthetic register against CBS targets, per margin, in units of the tolerance.
+
+    Margins have different units (persons, shares, hazards), so each is drawn as
+    :math:`(\\text{synthetic} - \\text{target}) / \\text{tolerance}`: the target sits at 0, the tolerance bar
+    spans -1 to 1, and the raw numbers are printed beside each row.
+
+    Parameters
+    ----------
+    table
+        One row per margin: ``margin`` (label), ``synthetic``, ``target``, ``tolerance`` (> 0, same units as the
+        target) and ``ok`` (bool, the caller's verdict; colours the point).
+    title
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Legend entries: "CBS target +- tolerance", then "within tolerance" / "outside tolerance" for those
+        present.
+    """
+    function = "calibration_plot"
+    _require(table, ["margin", "synthetic", "target", "tolerance", "ok"], function)
+    tolerance = table["tolerance"].to_numpy(dtype=float)
+    if not (tolerance > 0).all():
+        raise ValueError(f"{function}: column 'tolerance' must be positive (rows {list(table.index[~(tolerance > 0)])})")
+    synthetic = table["synthetic"].to_numpy(dtype=float)
+    target = table["target"].to_numpy(dtype=float)
+    ok = table["ok"].astype(bool).to_numpy()
+    deviation = (synthetic - target) / tolerance
+    n = len(table)
+    y = np.arange(n)
+
+    fig, ax = _new_axes(9.0, max(2.5, 0.35 * n + 1.4))
+    ax.errorbar(np.zeros(n), y, xerr=np.ones(n), fmt="|", color="0.4", capsize=4, markersize=10,
+                label="CBS target \u00b1 tolerance")
+    if ok.any():
+        ax.scatter(deviation[ok], y[ok], marker="o", s=34, color=_PALETTE[2], zorder=3, label="within tolerance")
+    if (~ok).any():
+        ax.scatter(deviation[~ok], y[~ok], marker="X", s=44, color=_TRUTH_COLOUR, zorder=3,
+                   label="outside tolerance")
+    reach = max(1.5, float(np.nanmax(np.abs(deviation))) * 1.15) if n else 1.5
+    for yi, s, t, tol in zip(y, synthetic, target, tolerance, strict=True):
+        # Raw numbers beside the axes (x in axes units, y in data units), since the x axis is unit-free.
+        ax.text(1.02, yi, f"{_number(s)} vs {_number(t)} \u00b1 {_number(tol)}", va="center", fontsize=8,
+                transform=ax.get_yaxis_transform())
+    ax.set_xlim(-reach, reach)
+    ax.set_yticks(y, labels=table["margin"].astype(str).to_list())
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlabel("(synthetic \u2212 target) / tolerance")
+    ax.grid(axis="y", visible=False)
+    if title:
+        ax.set_title(title, pad=20)  # room for the legend above the axes
+    _legend(ax, ["CBS target \u00b1 tolerance", "within tolerance", "outside tolerance"], loc="lower left",
+            bbox_to_anchor=(0.0, 1.0), ncols=3, frameon=False, fontsize=8)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Saving
+# ----------------------------------------------------------------------------------------------------------------
+
+def save_figure(fig: Figure, path: str | Path, *, formats: Sequence[str] | None = None, dpi: int = 150) -> list[Path]:
+    """Write a figure as PNG and/or SVG with no timestamps, so the same figure gives the same bytes.
+
+    Parameters
+    ----------
+    fig
+        The figure.
+    path
+        Target file. Its suffix (``.png`` / ``.svg`` / ``.pdf``) picks the format unless ``formats`` is given;
+        without a suffix both PNG and SVG are written.
+    formats
+        Formats to write next to each other (``path`` with the suffix replaced).
+    dpi
+        Resolution of raster output (150 by default, as in :class:`bijstand.report.results.Results`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    path = Path(path)
+    if formats is None:
+        formats = [path.suffix.lstrip(".").lower()] if path.suffix else ["png", "svg"]
+    unknown = [f for f in formats if f not in _SAVE_METADATA]
+    if unknown:
+        raise ValueError(f"save_figure: unsupported format(s) {unknown}; use {sorted(_SAVE_METADATA)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        target = path.with_suffix(f".{fmt}")
+        # SVG element ids are random unless the hash salt is fixed; the salt depends on the file stem only,
+        # so the same figure saved anywhere under the same name is byte-identical.
+        with rc_context({"svg.hashsalt": f"bijstand-{path.stem}"}):
+            fig.savefig(target, format=fmt, dpi=dpi, metadata=_SAVE_METADATA[fmt], bbox_inches="tight")
+        written.append(target)
+    return written

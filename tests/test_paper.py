@@ -1,0 +1,472 @@
+"""The paper build: placeholders resolved from results files, failures on missing or stale results, reproducibility.
+
+The tests never need the notebooks to have run: :func:`write_fixture` writes fake but complete results for every
+key of the contract in ``paper/README.md`` (through the real :class:`~bijstand.report.results.Results` writer)
+and a fixture ``params/paper.yaml``. Run this file as a script to write a fixture and build the paper from it::
+
+    .venv/bin/python tests/test_paper.py /tmp/paper-fixture
+"""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from bijstand.report.paper import (  # noqa: E402
+    MissingResultError,
+    PaperSourceError,
+    StaleResultError,
+    build_paper,
+    find_placeholders,
+    format_number,
+    main,
+    resolve_placeholders,
+    collect_results,
+    load_paper_params,
+)
+from bijstand.report.results import PARAMS_FILE_ENV, Results  # noqa: E402
+
+PAPER_DIR = Path(__file__).resolve().parents[1] / "paper"
+PARAMS_LABEL = "params/paper.yaml"
+
+INTEGER_KEYS = {"n_municipalities", "national_stock_2017", "ams_stock_2017", "rtm_stock_2017", "synthetic_persons",
+                "n_areas", "n_neighbourhoods", "n_reps", "seconds"}
+
+
+# ------------------------------------------------------------------------------------------- fixture generator
+
+def load_contract(readme: Path = PAPER_DIR / "README.md") -> dict[str, dict[str, dict[str, str]]]:
+    """The results contract: the ``yaml`` block under "The results contract" in ``paper/README.md``."""
+    text = readme.read_text(encoding="utf-8")
+    section = text.split("## The results contract", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", section, flags=re.S).group(1)
+    return yaml.safe_load(block)
+
+
+def fixture_parameters(contract: dict) -> dict[str, dict]:
+    """Parameters of every notebook in the fixture ``paper.yaml`` (distinct per notebook so a mix-up shows)."""
+    return {nb: {"seed": 20240101 + i, "scale": 1.0, "data_source": "synthetic"} for i, nb in enumerate(contract)}
+
+
+def _fake_number(key: str, rng: np.random.Generator) -> tuple[float | int, int]:
+    if key in INTEGER_KEYS:
+        magnitude = {"national_stock_2017": 450_000, "ams_stock_2017": 42_000, "rtm_stock_2017": 38_000,
+                     "synthetic_persons": 180_000, "n_municipalities": 388, "n_areas": 22, "n_neighbourhoods": 42,
+                     "n_reps": 200, "seconds": 1_800}[key]
+        return int(magnitude + rng.integers(-magnitude // 20, magnitude // 20 + 1)), 0
+    if key.startswith("p_"):
+        return float(rng.uniform(0.001, 0.3)), 3
+    if key.endswith("_pct") or key.startswith("reinflow") or key == "cs_coverage":
+        return float(rng.uniform(5, 95)), 1
+    if key.endswith("_se") or key.startswith("hr_") or key.endswith("_mbar"):
+        return float(rng.uniform(0.1, 2.0)), 3
+    # effects: signed so the minus sign is exercised
+    return float(rng.normal(0, 1.5)), 3
+
+
+def _fake_table(key: str, rng: np.random.Generator) -> pd.DataFrame:
+    n = 4
+    if key == "calibration":
+        return pd.DataFrame({
+            "Quantity": ["Annual outflow (%)", "Outflow to work (%)", "Re-inflow within 6 months (%)",
+                         "Re-inflow within 12 months (%)", "Share on assistance 5+ years (%)"],
+            "Target": rng.uniform(10, 50, 5), "Synthetic": rng.uniform(10, 50, 5),
+            "Source": ["CBS 84066NED", "CBS 84066NED", "Divosa 2019", "Divosa 2019", "CBS 85585NED"]})
+    if key == "bacon":
+        return pd.DataFrame({"Comparison": ["Earlier vs later treated", "Later vs earlier treated (forbidden)",
+                                            "Treated vs never treated", "Within-group"],
+                             "Weight": rng.dirichlet(np.ones(n)), "Estimate": rng.normal(0, 1, n)})
+    if key == "km_by_reason":
+        return pd.DataFrame({"Exit reason": ["work", "enforcement", "other"],
+                             "Persons": rng.integers(1_000, 60_000, 3),
+                             "Re-inflow 6 months (%)": rng.uniform(5, 30, 3),
+                             "Re-inflow 12 months (%)": rng.uniform(10, 40, 3),
+                             "Re-inflow 24 months (%)": [rng.uniform(15, 50), np.nan, rng.uniform(15, 50)]})
+    if key == "hazard_model":
+        return pd.DataFrame({"Covariate": ["Exit to work", "Exit through enforcement", "Age (10 years)",
+                                           "Education: middle", "Education: high", "Refugee", "Exempt"],
+                             "Hazard ratio": rng.uniform(0.4, 1.8, 7), "CI low": rng.uniform(0.3, 0.9, 7),
+                             "CI high": rng.uniform(1.0, 2.2, 7), "p": rng.uniform(0, 0.5, 7)})
+    if key == "simulation_summary":
+        return pd.DataFrame({"Estimator": ["Callaway-Sant'Anna (DR)", "Sun-Abraham", "Imputation (BJS)", "TWFE"],
+                             "Mean estimate": rng.normal(0.8, 0.2, n), "Truth": [0.8] * n,
+                             "Bias (%)": rng.normal(0, 10, n), "RMSE": rng.uniform(0.05, 0.4, n),
+                             "Coverage (%)": rng.uniform(85, 97, n), "Replications": [200] * n})
+    outcomes = ["Outflow to work", "Outflow through enforcement", "Other outflow", "Re-inflow share (12 m)"]
+    first = "Intervention" if key == "soft_vs_hard" else "Outcome"
+    labels = (["Soft outreach", "Counter-performance", "Cohort approach", "Soft outreach"]
+              if key == "soft_vs_hard" else outcomes)
+    estimate = rng.normal(0, 1, n)
+    se = rng.uniform(0.05, 0.5, n)
+    return pd.DataFrame({first: labels, "Estimator": ["CS (DR)", "CS (DR)", "TWFE", "CS (DR)"],
+                         "Estimate": estimate, "SE": se, "CI low": estimate - 1.96 * se,
+                         "CI high": estimate + 1.96 * se, "Truth": rng.normal(0, 1, n)})
+
+
+def _fake_figure(key: str, rng: np.random.Generator):
+    fig, ax = plt.subplots(figsize=(6.3, 3.0))
+    if "event_study" in key or key == "honest":
+        e = np.arange(-12, 13)
+        est = np.where(e >= 0, 0.6, 0) + rng.normal(0, 0.15, e.size)
+        # vlines + plot instead of errorbar, and fixed legend locations: both keep the fixture fast to draw
+        ax.vlines(e, est - 0.3, est + 0.3, lw=1)
+        ax.plot(e, est, "o", ms=3, label="Callaway-Sant'Anna, 95% CI")
+        ax.plot(e, np.where(e >= 0, 0.6, 0), color="black", lw=1, label="true effect")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.axvline(-0.5, color="grey", ls=":", lw=0.8)
+        ax.set_xlabel("months since start")
+        ax.set_ylabel("effect per 100 recipients")
+        ax.legend(frameon=False, fontsize=8, loc="upper left")
+    elif key in ("km_by_reason", "cumulative_incidence"):
+        months = np.arange(0, 37)
+        for reason, rate in [("work", 0.01), ("enforcement", 0.04), ("other", 0.02)]:
+            ax.step(months, 100 * (1 - np.exp(-rate * months)), where="post", label=reason)
+        ax.set_xlabel("months since exit")
+        ax.set_ylabel("re-inflow (%)")
+        ax.legend(frameon=False, fontsize=8, loc="upper left")
+    elif key in ("bacon", "benchmark_municipalities", "calibration"):
+        x, y = rng.uniform(0, 1, 60), rng.uniform(0, 1, 60)
+        ax.scatter(x, y, s=12)
+        ax.set_xlabel("weight" if key == "bacon" else "target / stock")
+        ax.set_ylabel("estimate" if key == "bacon" else "synthetic / outflow (%)")
+    else:
+        t = 2015 + np.arange(120) / 12
+        ax.plot(t, 450 + np.cumsum(rng.normal(0, 2, t.size)), lw=1.2)
+        ax.set_ylabel("value")
+    ax.set_title(key.replace("_", " "), fontsize=10)
+    return fig
+
+
+@contextmanager
+def _params_file_env(value: str):
+    old = os.environ.get(PARAMS_FILE_ENV)
+    os.environ[PARAMS_FILE_ENV] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(PARAMS_FILE_ENV, None)
+        else:
+            os.environ[PARAMS_FILE_ENV] = old
+
+
+def write_fixture(root: Path, seed: int = 7) -> tuple[Path, Path]:
+    """Write ``root/results/`` (every contract key, via :class:`Results`) and ``root/params/paper.yaml``.
+
+    Returns
+    -------
+    (results_dir, params_file)
+    """
+    contract = load_contract()
+    params = fixture_parameters(contract)
+    params_file = root / "params" / "paper.yaml"
+    params_file.parent.mkdir(parents=True, exist_ok=True)
+    params_file.write_text(yaml.safe_dump({"notebooks": params}, sort_keys=True), encoding="utf-8")
+    results_dir = root / "results"
+    rng = np.random.default_rng(seed)
+    with _params_file_env(PARAMS_LABEL):
+        for notebook, spec in contract.items():
+            # An extra recorded parameter that paper.yaml does not set must not count as stale.
+            res = Results.open(notebook, params={**params[notebook], "n_jobs": 2}, seed=params[notebook]["seed"],
+                               results_dir=results_dir)
+            for key, label in spec.get("numbers", {}).items():
+                value, digits = _fake_number(key, rng)
+                res.number(key, value, digits=digits, label=label)
+            for key, caption in spec.get("tables", {}).items():
+                res.table(key, _fake_table(key, rng), caption=f"{caption[0].upper()}{caption[1:]}.")
+            for position, (key, caption) in enumerate(spec.get("figures", {}).items()):
+                fig = _fake_figure(key, rng)
+                # SVG only for each notebook's first figure: exercises both the SVG and the PNG-fallback path of
+                # the HTML and halves the fixture's drawing time.
+                formats = ("png", "svg") if position == 0 else ("png",)
+                res.figure(key, fig, caption=f"{caption[0].upper()}{caption[1:]}.", formats=formats)
+                plt.close(fig)
+            res.close()
+    return results_dir, params_file
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+class _HTMLText(html.parser.HTMLParser):
+    """Visible text of the HTML, the ``span.num`` values, and the figure/table captions."""
+
+    def __init__(self):
+        super().__init__()
+        self.text: list[str] = []
+        self.numbers: list[tuple[str, str]] = []
+        self.captions: list[tuple[str, str]] = []
+        self._skip = 0
+        self._num_key: str | None = None
+        self._num_text: list[str] = []
+        self._caption: str | None = None
+        self._caption_text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("style", "script"):
+            self._skip += 1
+        if tag == "span" and "num" in (attrs.get("class") or "").split():
+            self._num_key, self._num_text = attrs["data-key"], []
+        if tag in ("figcaption", "caption"):
+            self._caption, self._caption_text = tag, []
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "script"):
+            self._skip -= 1
+        if tag == "span" and self._num_key is not None:
+            self.numbers.append((self._num_key, "".join(self._num_text)))
+            self._num_key = None
+        if tag == self._caption:
+            self.captions.append((tag, " ".join("".join(self._caption_text).split())))
+            self._caption = None
+
+    def handle_data(self, data):
+        if self._skip:
+            return
+        self.text.append(data)
+        if self._num_key is not None:
+            self._num_text.append(data)
+        if self._caption is not None:
+            self._caption_text.append(data)
+
+
+def parse_html(path: Path) -> _HTMLText:
+    parser = _HTMLText()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def parse_printed_number(text: str) -> float:
+    """Read a number as the paper prints it (``12,345``, ``−0.123``) back into a float."""
+    return float(text.replace(",", "").replace("\u2212", "-"))
+
+
+def paper_source() -> str:
+    return (PAPER_DIR / "paper.md").read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="session")
+def fixture_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("paper_fixture")
+    write_fixture(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def built(fixture_root):
+    started = time.perf_counter()
+    outputs = build_paper(fixture_root / "results", fixture_root / "params" / "paper.yaml", fixture_root / "build")
+    return {"pdf": outputs[0], "html": outputs[1], "seconds": time.perf_counter() - started}
+
+
+def _copy_fixture(fixture_root: Path, target: Path) -> tuple[Path, Path]:
+    shutil.copytree(fixture_root / "results", target / "results")
+    shutil.copytree(fixture_root / "params", target / "params")
+    return target / "results", target / "params" / "paper.yaml"
+
+
+# ------------------------------------------------------------------------------------------- tests
+
+def test_paper_quotes_exactly_the_contract():
+    contract = load_contract()
+    quoted = {(h.kind, h.notebook, h.key) for h in find_placeholders(paper_source())}
+    promised = {({"numbers": "num", "tables": "table", "figures": "figure"}[kind], nb, key)
+                for nb, spec in contract.items() for kind, keys in spec.items() for key in keys}
+    assert quoted - {q for q in quoted if q[0] in ("figref", "tabref")} == promised
+
+
+def test_format_number():
+    assert format_number(12345, 0) == "12,345"
+    assert format_number(451234.0, 0) == "451,234"
+    assert format_number(1234.5678, 2) == "1,234.57"
+    assert format_number(-1.25, 1) == "\u22121.2"  # round-half-even of the float 1.25
+    assert format_number(-0.0004, 3) == "0.000"
+    assert format_number(0.1234, 3) == "0.123"
+    assert format_number("n/a", None) == "n/a"
+    with pytest.raises(ValueError, match="missing"):
+        format_number(None, 3)
+
+
+def test_every_number_in_the_html_equals_the_results(built, fixture_root):
+    parsed = parse_html(built["html"])
+    quoted = {h.ref for h in find_placeholders(paper_source()) if h.kind == "num"}
+    assert {key for key, _ in parsed.numbers} == quoted
+    for ref, printed in parsed.numbers:
+        notebook, key = ref.split("/")
+        entry = json.loads((fixture_root / "results" / notebook / "numbers.json").read_text())[key]
+        tolerance = 0.5 * 10 ** -(entry["digits"] or 0) + 1e-12
+        assert abs(parse_printed_number(printed) - entry["value"]) <= tolerance, (ref, printed, entry)
+        if abs(entry["value"]) >= 1000:
+            assert "," in printed, (ref, printed)
+        if entry["value"] < 0 and printed.strip("0.,\u2212"):
+            assert printed.startswith("\u2212"), (ref, printed)
+
+
+def test_no_unresolved_placeholders(built, fixture_root):
+    text = "".join(parse_html(built["html"]).text)
+    assert "{{" not in text and "}}" not in text
+    assert "{{" not in built["html"].read_text(encoding="utf-8")
+    source = paper_source()
+    placeholders = find_placeholders(source)
+    results = collect_results(placeholders, fixture_root / "results", fixture_root / "params" / "paper.yaml",
+                              load_paper_params(fixture_root / "params" / "paper.yaml"))
+    typst_markdown = resolve_placeholders(source, results, target="typst").markdown
+    assert "{{" not in typst_markdown
+    assert built["pdf"].read_bytes().startswith(b"%PDF-")
+
+
+def test_captions_name_notebook_and_parameter_file(built):
+    parsed = parse_html(built["html"])
+    holders = [h for h in find_placeholders(paper_source()) if h.kind in ("figure", "table")]
+    figures = [h for h in holders if h.kind == "figure"]
+    tables = [h for h in holders if h.kind == "table"]
+    figcaptions = [c for tag, c in parsed.captions if tag == "figcaption"]
+    tablecaptions = [c for tag, c in parsed.captions if tag == "caption"]
+    assert len(figcaptions) == len(figures) and len(tablecaptions) == len(tables)
+    for number, (holder, caption) in enumerate(zip(figures, figcaptions), start=1):
+        assert caption.startswith(f"Figure {number}:"), caption
+        assert f"Source: notebook {holder.notebook}, parameters {PARAMS_LABEL}, seed" in caption, caption
+    for number, (holder, caption) in enumerate(zip(tables, tablecaptions), start=1):
+        assert caption.startswith(f"Table {number}:"), caption
+        assert f"Source: notebook {holder.notebook}, parameters {PARAMS_LABEL}, seed" in caption, caption
+
+
+def test_every_citation_key_is_in_the_bibliography(built):
+    source = paper_source()
+    body = source.split("\n---\n", 1)[1]
+    cited = set(re.findall(r"(?:^|[\s\[;(-])@([A-Za-z0-9_:.-]*[A-Za-z0-9_])", body))
+    bib = set(re.findall(r"^@\w+\{([^,\s]+),", (PAPER_DIR / "references.bib").read_text(encoding="utf-8"), re.M))
+    assert cited, "no citations found"
+    assert cited <= bib, sorted(cited - bib)
+    # citeproc marks a citation it cannot resolve as "(key?)"; none may reach the output
+    text = "".join(parse_html(built["html"]).text)
+    assert not [k for k in cited if f"{k}?" in text]
+
+
+def test_missing_results_folder_names_the_notebook_and_keeps_previous_pdf(built, fixture_root, tmp_path):
+    results, params = _copy_fixture(fixture_root, tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copyfile(built["pdf"], out / "paper.pdf")
+    shutil.rmtree(results / "05_reinflow")
+    with pytest.raises(MissingResultError, match=r"results of notebook 05_reinflow not found") as err:
+        build_paper(results, params, out)
+    assert "bijstand run 05_reinflow" in str(err.value)
+    assert isinstance(err.value, FileNotFoundError)
+    assert (out / "paper.pdf").read_bytes() == built["pdf"].read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["paper.pdf"]
+
+
+def test_missing_key_names_notebook_and_key(fixture_root, tmp_path):
+    results, params = _copy_fixture(fixture_root, tmp_path)
+    numbers_file = results / "06_simulation_study" / "numbers.json"
+    numbers = json.loads(numbers_file.read_text())
+    del numbers["cs_coverage"]
+    numbers_file.write_text(json.dumps(numbers))
+    (results / "04_soft_outreach" / "figures" / "soft_vs_hard.png").unlink()
+    with pytest.raises(MissingResultError) as err:
+        build_paper(results, params, tmp_path / "out")
+    message = str(err.value)
+    assert "number 'cs_coverage' not found in results of notebook 06_simulation_study" in message
+    assert "figure 'soft_vs_hard' (PNG) not found in results of notebook 04_soft_outreach" in message
+    assert not (tmp_path / "out" / "paper.pdf").exists()
+
+
+def test_stale_parameters_name_the_notebook(fixture_root, tmp_path):
+    results, params = _copy_fixture(fixture_root, tmp_path)
+    content = yaml.safe_load(params.read_text())
+    content["notebooks"]["03_counter_performance"]["scale"] = 0.1
+    params.write_text(yaml.safe_dump(content))
+    with pytest.raises(StaleResultError) as err:
+        build_paper(results, params, tmp_path / "out")
+    message = str(err.value)
+    assert "results of notebook 03_counter_performance are stale: parameter 'scale' is 1.0" in message
+    assert "but 0.1 in params/paper.yaml" in message
+    assert "02_cohort_approach" not in message
+
+
+def test_parameter_missing_from_manifest_or_params_file_is_stale(fixture_root, tmp_path):
+    results, params = _copy_fixture(fixture_root, tmp_path)
+    content = yaml.safe_load(params.read_text())
+    content["notebooks"]["02_cohort_approach"]["n_boot"] = 999
+    del content["notebooks"]["06_simulation_study"]
+    params.write_text(yaml.safe_dump(content))
+    with pytest.raises(StaleResultError) as err:
+        build_paper(results, params, tmp_path / "out")
+    message = str(err.value)
+    assert "results of notebook 02_cohort_approach are stale: parameter 'n_boot' is 999" in message
+    assert "notebook 06_simulation_study is quoted by the paper but has no entry in params/paper.yaml" in message
+
+
+def test_integer_and_float_parameters_compare_by_value(fixture_root, tmp_path):
+    results, params = _copy_fixture(fixture_root, tmp_path)
+    content = yaml.safe_load(params.read_text())
+    content["notebooks"]["02_cohort_approach"]["scale"] = 1  # recorded as 1.0
+    params.write_text(yaml.safe_dump(content))
+    placeholders = find_placeholders(paper_source())
+    loaded = collect_results(placeholders, results, params, load_paper_params(params))
+    assert set(loaded) == set(load_contract())
+
+
+def test_malformed_sources_are_refused(fixture_root):
+    with pytest.raises(PaperSourceError, match=r"line 1: \{\{figure:02_cohort_approach/rollout\}\} must stand alone"):
+        find_placeholders("See {{figure:02_cohort_approach/rollout}} here.\n")
+    with pytest.raises(PaperSourceError, match="line 2: malformed placeholder"):
+        find_placeholders("fine\n{{num:02_cohort_approach}}\n")
+    source = "{{figref:02_cohort_approach/rollout}}\n"
+    results = collect_results(find_placeholders(source), fixture_root / "results",
+                              fixture_root / "params" / "paper.yaml",
+                              load_paper_params(fixture_root / "params" / "paper.yaml"))
+    with pytest.raises(PaperSourceError, match="refers to a figure the paper does not show"):
+        resolve_placeholders(source, results, target="html")
+
+
+def test_null_number_fails_the_build(fixture_root, tmp_path):
+    results, params = _copy_fixture(fixture_root, tmp_path)
+    numbers_file = results / "02_cohort_approach" / "numbers.json"
+    numbers = json.loads(numbers_file.read_text())
+    numbers["p_wild_webb"]["value"] = None
+    numbers_file.write_text(json.dumps(numbers))
+    with pytest.raises(MissingResultError, match="number 'p_wild_webb' of notebook 02_cohort_approach"):
+        build_paper(results, params, tmp_path / "out")
+
+
+def test_command_line_reports_missing_notebook(fixture_root, tmp_path, capsys):
+    results, params = _copy_fixture(fixture_root, tmp_path)
+    shutil.rmtree(results / "01_data_overview")
+    code = main(["--results", str(results), "--params", str(params), "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "results of notebook 01_data_overview not found" in capsys.readouterr().err
+
+
+def test_pdf_and_html_are_byte_identical_across_builds(built, fixture_root, tmp_path):
+    again = build_paper(fixture_root / "results", fixture_root / "params" / "paper.yaml", tmp_path / "again")
+    assert again[0].read_bytes() == built["pdf"].read_bytes()
+    assert again[1].read_bytes() == built["html"].read_bytes()
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "build/paper-fixture")
+    results_dir, params_path = write_fixture(target)
+    t0 = time.perf_counter()
+    for output in build_paper(results_dir, params_path, target / "build"):
+        print(f"built {output}")
+    print(f"build took {time.perf_counter() - t0:.1f} s")
