@@ -215,3 +215,31 @@ def test_save_figure_is_byte_identical(tmp_path, event_table):
     assert only_svg.suffix == ".svg"
     with pytest.raises(ValueError, match=r"unsupported format\(s\) \['jpg'\]"):
         save_figure(event_study_plot(event_table), tmp_path / "x.jpg")
+
+
+def test_national_caseload_plot_draws_both_series():
+    from bijstand.report.plots import national_caseload_plot
+
+    monthly = pd.DataFrame({"month": pd.date_range("2015-01-01", periods=24, freq="MS"),
+                            "benefits_total_thousands": np.linspace(400, 450, 24)})
+    quarterly = pd.DataFrame({"quarter": ["2019Q1", "2019Q2"], "persons": [431550, 425460]})
+    fig = national_caseload_plot(monthly, quarterly)
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) >= 2
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["benefits (CBS 37789ksz)",
+                                                                    "persons (CBS 85585NED)"]
+    with pytest.raises(ValueError, match="persons"):
+        national_caseload_plot(monthly, quarterly.drop(columns="persons"))
+
+
+def test_benchmark_plot_names_highlighted_municipalities():
+    from bijstand.report.plots import benchmark_plot
+
+    figures = pd.DataFrame({"region_code": ["GM0363", "GM0599", "GM0001"],
+                            "bijstandsontvangers": [40000, 38000, 500], "uitstroom_werk_pct": [9.0, 8.5, 12.0]})
+    fig = benchmark_plot(figures, highlight={"GM0363": "Amsterdam", "GM0599": "Rotterdam", "GM9999": "absent"},
+                         national=10.5)
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert labels == ["Amsterdam", "Rotterdam"]
+    with pytest.raises(ValueError, match="uitstroom_werk_pct"):
+        benchmark_plot(figures.drop(columns="uitstroom_werk_pct"))

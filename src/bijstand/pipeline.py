@@ -294,3 +294,16 @@ def freeze_outputs(executed: Path, target: Path) -> None:
     nb["metadata"]["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     nb["metadata"].get("language_info", {}).pop("version", None)
     target.write_text(json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def prepare_synthetic_data(params_file: str | Path | None, cache_dir: Path | None = None) -> list[Path]:
+    """Write every synthetic register the notebooks will read under ``params_file`` (one per seed and scale)."""
+    from bijstand.data.sources import SYNTHETIC, write_synthetic
+
+    overrides = load_params_file(params_file) if params_file else {}
+    wanted = set()
+    for nb in list_notebooks():
+        values = {k: v["default"] for k, v in declared_parameters(nb).items()} | overrides.get(nb.stem, {})
+        if values.get("data_source") == SYNTHETIC and "seed" in values and "scale" in values:
+            wanted.add((int(values["seed"]), float(values["scale"])))
+    return [write_synthetic(cache_dir, seed=seed, scale=scale) for seed, scale in sorted(wanted)]

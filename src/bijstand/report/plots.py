@@ -534,3 +534,77 @@ def save_figure(fig: Figure, path: str | Path, *, formats: Sequence[str] | None 
             fig.savefig(target, format=fmt, dpi=dpi, metadata=_SAVE_METADATA[fmt], bbox_inches="tight")
         written.append(target)
     return written
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Descriptive views of the real CBS figures
+# ----------------------------------------------------------------------------------------------------------------
+
+def national_caseload_plot(monthly: pd.DataFrame, quarterly: pd.DataFrame | None = None, *,
+                           events: Mapping[str, str] = DEFAULT_EVENTS, title: str | None = None) -> Figure:
+    """National number of social-assistance benefits over time.
+
+    Parameters
+    ----------
+    monthly
+        Columns ``month`` and ``benefits_total_thousands`` (CBS 37789ksz, benefits x 1,000).
+    quarterly
+        Optional columns ``quarter`` ("2019Q1") and ``persons`` (CBS 85585NED, persons), drawn on the same axis in
+        thousands; the two series count slightly different things (benefits vs persons), so they keep their own
+        labels rather than being joined.
+    """
+    _require(monthly, ["month", "benefits_total_thousands"], "national_caseload_plot")
+    fig, ax = _new_axes(6.3, 3.2)
+    ax.plot(monthly["month"], monthly["benefits_total_thousands"], color=_ESTIMATE_COLOUR,
+            label="benefits (CBS 37789ksz)")
+    if quarterly is not None:
+        _require(quarterly, ["quarter", "persons"], "national_caseload_plot")
+        when = pd.PeriodIndex(quarterly["quarter"], freq="Q").to_timestamp(how="end").normalize()
+        ax.plot(when, quarterly["persons"] / 1000, color=_PALETTE[2], marker="o", markersize=3,
+                label="persons (CBS 85585NED)")
+    for label, month in events.items():
+        ax.axvline(pd.Timestamp(month), color="0.4", linestyle=":", linewidth=1)
+        ax.annotate(label, (pd.Timestamp(month), ax.get_ylim()[1]), fontsize=8, ha="right", va="top",
+                    rotation=90, color="0.3")
+    ax.set_ylabel("thousands")
+    ax.xaxis.set_major_locator(mdates.YearLocator(2))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title or "Social assistance in the Netherlands")
+    return fig
+
+
+def benchmark_plot(figures: pd.DataFrame, *, x: str = "bijstandsontvangers", y: str = "uitstroom_werk_pct",
+                   highlight: Mapping[str, str] | None = None, national: float | None = None,
+                   title: str | None = None, xlabel: str = "persons on social assistance (log scale)",
+                   ylabel: str = "outflow to work, % of stock + inflow") -> Figure:
+    """Divosa-style benchmark: every municipality's indicator against its size, seed municipalities named.
+
+    Parameters
+    ----------
+    figures
+        One row per municipality with ``region_code`` and the columns ``x`` and ``y``.
+    highlight
+        ``{region_code: label}`` of municipalities to mark and name.
+    national
+        The national value of ``y``, drawn as the horizontal "landelijke lijn".
+    """
+    _require(figures, ["region_code", x, y], "benchmark_plot")
+    data = figures.dropna(subset=[x, y])
+    fig, ax = _new_axes(6.3, 3.6)
+    ax.scatter(data[x], data[y], s=8, color="0.6", alpha=0.7, label="municipalities", linewidths=0)
+    for code, label in (highlight or {}).items():
+        row = data[data["region_code"] == code]
+        if row.empty:
+            continue
+        ax.scatter(row[x], row[y], s=30, color=_TRUTH_COLOUR, zorder=3)
+        ax.annotate(label, (float(row[x].iloc[0]), float(row[y].iloc[0])), xytext=(4, 3),
+                    textcoords="offset points", fontsize=8)
+    if national is not None:
+        ax.axhline(national, color=_ESTIMATE_COLOUR, linestyle="--", linewidth=1, label="national")
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title or "Municipalities against the national line")
+    return fig

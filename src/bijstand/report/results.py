@@ -189,25 +189,14 @@ class Results:
         return path
 
     def figure(self, key: str, fig: Any, *, caption: str = "", formats: tuple[str, ...] = ("png", "svg")) -> Path:
-        """Save a Matplotlib figure as PNG (150 dpi) and SVG without timestamps, then close it."""
-        import matplotlib.pyplot as plt
+        """Save a Matplotlib figure as PNG (150 dpi) and SVG without timestamps (:func:`~.plots.save_figure`)."""
+        from bijstand.report.plots import save_figure
 
         self._check_key(key)
-        metadata_by_format = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
-                              "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}}
-        path = self.staging / "figures" / f"{key}.{formats[0]}"
-        for fmt in formats:
-            target = self.staging / "figures" / f"{key}.{fmt}"
-            if fmt == "svg":
-                # Fixed hash salt keeps SVG element ids identical between runs.
-                with plt.rc_context({"svg.hashsalt": f"bijstand-{key}"}):
-                    fig.savefig(target, format=fmt, metadata=metadata_by_format.get(fmt), dpi=150,
-                                bbox_inches="tight")
-            else:
-                fig.savefig(target, format=fmt, metadata=metadata_by_format.get(fmt), dpi=150, bbox_inches="tight")
-            self._artefacts.append(f"figures/{key}.{fmt}")
+        written = save_figure(fig, self.staging / "figures" / key, formats=list(formats))
+        self._artefacts.extend(f"figures/{p.name}" for p in written)
         self._figure_captions[key] = caption
-        return path
+        return written[0]
 
     def close(self) -> Path:
         """Write ``numbers.json`` and ``manifest.json`` and publish the folder atomically; return its path."""
