@@ -273,6 +273,7 @@ def freeze_outputs(executed: Path, target: Path) -> None:
     """
     nb = json.loads(executed.read_text(encoding="utf-8"))
     cells = []
+    code_position = 0
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags:
@@ -280,12 +281,14 @@ def freeze_outputs(executed: Path, target: Path) -> None:
         cell.get("metadata", {}).pop("papermill", None)
         cell.get("metadata", {}).pop("execution", None)
         if cell["cell_type"] == "code":
+            code_position += 1
             source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
             keep = CHECKED_CELL_MARKER in source
-            cell["execution_count"] = None
+            # nbval treats a cell with outputs but no execution count as "unrun"; numbering code cells by their
+            # position (not the kernel's counter) keeps the committed file stable between runs.
+            cell["execution_count"] = code_position
             cell["outputs"] = [
-                {k: v for k, v in o.items() if k != "execution_count"} | (
-                    {"execution_count": None} if o.get("output_type") == "execute_result" else {})
+                o | ({"execution_count": code_position} if o.get("output_type") == "execute_result" else {})
                 for o in cell.get("outputs", [])
             ] if keep else []
         cells.append(cell)

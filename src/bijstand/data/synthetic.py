@@ -1064,6 +1064,8 @@ def true_aggregate(truth: pd.DataFrame, intervention: str, outcome: str, kind: s
     sel = truth[(truth["intervention"] == intervention) & (truth["outcome"] == outcome)]
     if sel.empty:
         raise ValueError(f"true_aggregate: no truth for intervention={intervention!r}, outcome={outcome!r}")
+    # Shares are undefined (NaN) in cells whose treated areas had no inflow; they carry no weight.
+    sel = sel.dropna(subset=["att"])
     sel = sel.assign(event_time=sel["period"] - sel["group"])
     sizes = sel.groupby("group")["n_areas"].max()
     sel = sel.assign(weight=sel["group"].map(sizes).astype(float))
