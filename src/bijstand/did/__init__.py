@@ -1,1 +1,24 @@
-"""."""
+"""Difference-in-differences estimators and inference.
+
+* :func:`att_gt` — Callaway & Sant'Anna (2021) ATT(g,t) and ``.aggregate()`` (R ``did``), analytic or
+  multiplier-bootstrap inference (:mod:`.callaway_santanna`);
+* :func:`wild_bootstrap_test`, :func:`randomization_test` — inference with few clusters (:mod:`.inference`);
+* :func:`twfe_static`, :func:`event_study_twfe` — two-way fixed effects with fixest's clustered SEs (:mod:`.twfe`);
+* :func:`bacon_decomposition` — Goodman-Bacon (2021) (:mod:`.bacon`);
+* :func:`sun_abraham` — Sun & Abraham (2021) (:mod:`.sunab`);
+* :func:`honest_sensitivity`, :func:`honest_from_event_study` — Rambachan & Roth (2023) (:mod:`.honest`);
+* :mod:`.compare` — estimators side by side and beside the truth on synthetic data.
+"""
+
+from bijstand.did.bacon import BaconDecomposition, bacon_decomposition
+from bijstand.did.callaway_santanna import AggregateResult, ATTgtResult, att_gt
+from bijstand.did.honest import HonestResult, honest_from_event_study, honest_sensitivity
+from bijstand.did.inference import randomization_test, wild_bootstrap_test
+from bijstand.did.sunab import SunAbrahamResult, sun_abraham
+from bijstand.did.twfe import EventStudyResult, TwfeResult, event_study_twfe, twfe_static
+
+__all__ = [
+    "ATTgtResult", "AggregateResult", "BaconDecomposition", "EventStudyResult", "HonestResult", "SunAbrahamResult",
+    "TwfeResult", "att_gt", "bacon_decomposition", "event_study_twfe", "honest_from_event_study",
+    "honest_sensitivity", "randomization_test", "sun_abraham", "twfe_static", "wild_bootstrap_test",
+]

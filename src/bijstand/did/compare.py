@@ -178,7 +178,7 @@ def evaluate_outcome(panel: pd.DataFrame, outcome: str, *, intervention: str, tr
     n_boot
         Multiplier-bootstrap draws for uniform bands of the event study (0 = analytic only).
     """
-    from bijstand.did.attgt import att_gt
+    from bijstand.did.callaway_santanna import att_gt
     from bijstand.did.sunab import sun_abraham
     from bijstand.did.twfe import twfe_static
 
