@@ -243,3 +243,18 @@ def test_benchmark_plot_names_highlighted_municipalities():
     assert labels == ["Amsterdam", "Rotterdam"]
     with pytest.raises(ValueError, match="uitstroom_werk_pct"):
         benchmark_plot(figures.drop(columns="uitstroom_werk_pct"))
+
+
+def test_honest_plot_draws_original_and_each_mbar():
+    from bijstand.report.plots import honest_plot
+
+    bounds = pd.DataFrame({"method": ["Original", "C-LF", "C-LF"], "Mbar": [np.nan, 0.5, 1.0],
+                           "lb": [0.1, 0.05, -0.02], "ub": [0.3, 0.35, 0.42]})
+    fig = honest_plot(bounds)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["original", "0.5", "1"]
+    segments = ax.collections[0].get_segments()
+    assert len(segments) == 3
+    np.testing.assert_allclose(segments[2][:, 1], [-0.02, 0.42])
+    with pytest.raises(ValueError, match="lb"):
+        honest_plot(bounds.drop(columns="lb"))

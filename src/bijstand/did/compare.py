@@ -206,6 +206,22 @@ def evaluate_outcome(panel: pd.DataFrame, outcome: str, *, intervention: str, tr
     return OutcomeEvaluation(outcome, estimates, cs, dynamic, truth_dyn, twfe, sunab)
 
 
+def evaluate_outcomes(panel: pd.DataFrame, outcomes: list[str], **kwargs) -> tuple[dict, dict]:
+    """:func:`evaluate_outcome` for several outcomes; outcomes that cannot be estimated are reported, not fatal.
+
+    An outcome cannot be estimated when too few areas observe it in every month (a re-inflow *share* is
+    undefined in a month without inflow, which small areas have). Returns ``(evaluations, skipped)`` where
+    ``skipped`` maps outcome to the reason.
+    """
+    evaluations, skipped = {}, {}
+    for outcome in outcomes:
+        try:
+            evaluations[outcome] = evaluate_outcome(panel, outcome, **kwargs)
+        except ValueError as err:
+            skipped[outcome] = str(err)
+    return evaluations, skipped
+
+
 def estimates_table(evaluations: list[OutcomeEvaluation]) -> pd.DataFrame:
     """One readable row per outcome and estimator, with the truth and whether the interval covers it."""
     rows = []

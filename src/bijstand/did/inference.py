@@ -24,7 +24,7 @@ from math import factorial
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from bijstand.did.callaway_santanna import AggregateResult, ATTgtResult, att_gt, multiplier_weights
 

@@ -133,11 +133,13 @@ def sun_abraham(
         .drop_duplicates()
     )
     cells = cells.loc[cells["event_time"] != reference].sort_values(["event_time", "cohort"])
-    columns = []
-    for cohort, event_time in cells.itertuples(index=False):
-        column = f"cohort{cohort}_e{event_time}"
-        frame[column] = ((frame[group] == cohort) & (relative == event_time)).astype(float).to_numpy()
-        columns.append(column)
+    dummies = {
+        f"cohort{cohort}_e{event_time}": ((frame[group] == cohort) & (relative == event_time)).astype(float).to_numpy()
+        for cohort, event_time in cells.itertuples(index=False)
+    }
+    columns = list(dummies)
+    # one concat instead of a column insert per cell: hundreds of monthly cells would fragment the frame
+    frame = pd.concat([frame, pd.DataFrame(dummies, index=frame.index)], axis=1)
     cells = cells.assign(column=columns).reset_index(drop=True)
 
     fit = _fit_clustered(frame, y=y, regressors=columns, unit=unit, time=time, cluster=cluster,
@@ -156,7 +158,7 @@ def sun_abraham(
         aggregation[row, in_event] = cells.loc[in_event, "weight"].to_numpy()
     coef = aggregation @ delta
     vcov = aggregation @ vcov_cells @ aggregation.T
-    se = np.sqrt(np.diag(vcov))
+    se = np.sqrt(np.clip(np.diag(vcov), 0, None))  # rounding can leave -1e-18 for single-area cells
     critical = stats.t.ppf(1 - alpha / 2, fit.df_inference)
     table = pd.DataFrame({"event_time": event_times, "coef": coef, "se": se,
                           "ci_lower": coef - critical * se, "ci_upper": coef + critical * se})
@@ -168,7 +170,7 @@ def sun_abraham(
     att_se = float(np.sqrt(att_weights @ vcov_cells @ att_weights))
 
     cohort_table = cells[["cohort", "event_time"]].assign(
-        coef=delta, se=np.sqrt(np.diag(vcov_cells)), weight=cells["weight"].to_numpy()
+        coef=delta, se=np.sqrt(np.clip(np.diag(vcov_cells), 0, None)), weight=cells["weight"].to_numpy()
     )
     vcov_frame = pd.DataFrame(vcov, index=event_times, columns=event_times)
     vcov_frame.index.name = vcov_frame.columns.name = "event_time"

@@ -608,3 +608,39 @@ def benchmark_plot(figures: pd.DataFrame, *, x: str = "bijstandsontvangers", y: 
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(title or "Municipalities against the national line")
     return fig
+
+
+def honest_plot(bounds: pd.DataFrame, *, parameter: str = "Mbar", title: str | None = None,
+                ylabel: str = "effect") -> Figure:
+    """HonestDiD robust confidence sets by the size of the allowed violation, beside the original interval.
+
+    Parameters
+    ----------
+    bounds
+        Columns ``method`` (``"Original"`` for the conventional interval), ``lb``, ``ub`` and ``parameter``
+        (``Mbar`` for relative magnitudes, ``M`` for smoothness).
+    """
+    _require(bounds, ["method", "lb", "ub"], "honest_plot")
+    robust = bounds[bounds["method"] != "Original"]
+    _require(robust, [parameter], "honest_plot")
+    original = bounds[bounds["method"] == "Original"]
+    fig, ax = _new_axes(6.3, 3.2)
+    labels, lows, highs, colours = [], [], [], []
+    if len(original):
+        labels.append("original")
+        lows.append(float(original["lb"].iloc[0]))
+        highs.append(float(original["ub"].iloc[0]))
+        colours.append(_TRUTH_COLOUR)
+    for _, row in robust.iterrows():
+        labels.append(f"{row[parameter]:g}")
+        lows.append(float(row["lb"]))
+        highs.append(float(row["ub"]))
+        colours.append(_ESTIMATE_COLOUR)
+    x = np.arange(len(labels))
+    ax.vlines(x, lows, highs, colors=colours, linewidth=3)
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    ax.set_xticks(x, labels)
+    ax.set_xlabel("M̄ (relative magnitude)" if parameter == "Mbar" else parameter)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "Robust 95% confidence sets")
+    return fig
