@@ -161,7 +161,7 @@ class OutcomeEvaluation:
 def evaluate_outcome(panel: pd.DataFrame, outcome: str, *, intervention: str, truth: pd.DataFrame | None = None,
                      control_group: str = "notyet", n_boot: int = 0, seed: int | None = None,
                      alpha: float = 0.05, unit: str = "area", time: str = "period",
-                     group: str = "group") -> OutcomeEvaluation:
+                     group: str = "group", event_window: tuple[int, int] = (-12, 24)) -> OutcomeEvaluation:
     """Estimate the effect of ``intervention`` on ``outcome`` with CS, TWFE and Sun–Abraham, beside the truth.
 
     The headline estimand is Callaway & Sant'Anna's simple ATT (doubly robust, not-yet-treated or never-treated
@@ -177,6 +177,9 @@ def evaluate_outcome(panel: pd.DataFrame, outcome: str, *, intervention: str, tr
         The simulator's truth table, or ``None`` for partner data (truth unknown).
     n_boot
         Multiplier-bootstrap draws for uniform bands of the event study (0 = analytic only).
+    event_window
+        First and last event time of the event study (months before / after the start). Long tails are estimated
+        from one or two cohorts only; left in, they make the uniform band uninformative.
     """
     from bijstand.did.callaway_santanna import att_gt
     from bijstand.did.sunab import sun_abraham
@@ -189,10 +192,13 @@ def evaluate_outcome(panel: pd.DataFrame, outcome: str, *, intervention: str, tr
     cs = att_gt(data, y=outcome, unit=unit, time=time, group=group, control_group=control_group, method="dr",
                 cluster=unit, n_boot=n_boot, seed=seed, alpha=alpha)
     simple = cs.aggregate("simple")
-    dynamic = cs.aggregate("dynamic", n_boot=n_boot, seed=seed) if n_boot else cs.aggregate("dynamic")
+    dynamic = cs.aggregate("dynamic", n_boot=n_boot, seed=seed, min_e=event_window[0], max_e=event_window[1])
     cells = cs.table[["group", "time"]]
     truth_simple = true_simple(truth, intervention, outcome, cells) if truth is not None else float("nan")
-    truth_dyn = true_dynamic(truth, intervention, outcome, cells) if truth is not None else None
+    truth_dyn = None
+    if truth is not None:
+        truth_dyn = true_dynamic(truth, intervention, outcome, cells)
+        truth_dyn = truth_dyn[truth_dyn["event_time"].between(*event_window)].reset_index(drop=True)
     att, se = float(simple.overall["att"]), float(simple.overall["se"])
     estimates = [Estimate("Callaway-Sant'Anna (DR)", outcome, att, se, att - z * se, att + z * se, truth_simple)]
     twfe = twfe_static(data, y=outcome, unit=unit, time=time, group=group, cluster=unit, alpha=alpha)
@@ -237,3 +243,11 @@ def _normal_quantile(alpha: float) -> float:
     from scipy.stats import norm
 
     return float(norm.ppf(1 - alpha / 2))
+
+
+#: Default evaluation design per intervention: municipality and estimation window (see notebooks 02-04).
+DEFAULT_WINDOWS = {
+    "cohort": {"municipality": "GM0363", "start": "2018-09", "end": "2021-08"},
+    "counter": {"municipality": "GM0599", "start": "2015-01", "end": "2019-12"},
+    "outreach": {"municipality": "GM0363", "start": "2016-01", "end": "2018-12"},
+}
