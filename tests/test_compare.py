@@ -62,3 +62,13 @@ def test_estimate_row_reports_whether_truth_is_covered():
     row = Estimate("CS", "y", 1.0, 0.5, 0.02, 1.98, truth=1.5).as_row()
     assert row["Truth in CI"] is True
     assert Estimate("CS", "y", 1.0, 0.5, 0.02, 1.98).as_row()["Truth in CI"] is None
+
+
+def test_outcome_missing_in_every_area_is_reported_not_fatal():
+    from bijstand.did.compare import evaluate_outcomes
+
+    panel = pd.DataFrame({"area": np.repeat(["A", "B", "C"], 4), "period": np.tile([1, 2, 3, 4], 3),
+                          "group": np.repeat([3, 4, 0], 4), "y": np.nan, "municipality": "GM0363"})
+    evaluations, skipped = evaluate_outcomes(panel, ["y"], intervention="cohort")
+    assert evaluations == {}
+    assert "no area observes 'y' in every month" in skipped["y"]

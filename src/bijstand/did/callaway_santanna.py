@@ -408,6 +408,8 @@ class ATTgtResult:
 # ----------------------------------------------------------------------------------------------------------------
 
 def _prepare(data: pd.DataFrame, y: str, unit: str, time: str, group: str, covariates, weights, cluster):
+    if data.empty:
+        raise ValueError(f"att_gt: the data have no rows (outcome {y!r})")
     for column in [y, unit, time, group, *(covariates or []), *([weights] if weights else []),
                    *([cluster] if cluster else [])]:
         if column not in data.columns:

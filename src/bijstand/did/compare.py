@@ -188,6 +188,8 @@ def evaluate_outcome(panel: pd.DataFrame, outcome: str, *, intervention: str, tr
     data = panel.dropna(subset=[outcome])
     complete = data.groupby(unit)[time].transform("size") == data[time].nunique()
     data = data[complete]  # the estimators need a balanced panel: drop areas with a missing month of this outcome
+    if data.empty:
+        raise ValueError(f"no area observes {outcome!r} in every month of the window (too few persons per area)")
     z = _normal_quantile(alpha)
     cs = att_gt(data, y=outcome, unit=unit, time=time, group=group, control_group=control_group, method="dr",
                 cluster=unit, n_boot=n_boot, seed=seed, alpha=alpha)
