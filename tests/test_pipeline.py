@@ -132,7 +132,9 @@ def test_failing_notebook_is_named_with_its_cell_and_earlier_results_survive(pro
 def test_freeze_keeps_only_checked_outputs_and_strips_papermill(tmp_path):
     nb = nbformat.v4.new_notebook()
     checked = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)", execution_count=3,
-                                         outputs=[nbformat.v4.new_output("stream", name="stdout", text="1\n")])
+                                         outputs=[nbformat.v4.new_output("stream", name="stdout", text="1\n"),
+                                                  nbformat.v4.new_output("stream", name="stderr",
+                                                                         text="/abs/path.py:1: Warning\n")])
     loose = nbformat.v4.new_code_cell("print(2)", execution_count=4,
                                        outputs=[nbformat.v4.new_output("stream", name="stdout", text="2\n")])
     injected = nbformat.v4.new_code_cell("seed = 3")
@@ -148,6 +150,7 @@ def test_freeze_keeps_only_checked_outputs_and_strips_papermill(tmp_path):
     assert "papermill" not in frozen["metadata"]
     assert len(frozen["cells"]) == 2
     assert "".join(frozen["cells"][0]["outputs"][0]["text"]) == "1\n"
+    assert len(frozen["cells"][0]["outputs"]) == 1  # the warning on stderr is not committed
     assert "papermill" not in frozen["cells"][0]["metadata"]
     assert frozen["cells"][1]["outputs"] == []
     assert [c["execution_count"] for c in frozen["cells"]] == [1, 2]  # positions, not the kernel's counter

@@ -287,9 +287,11 @@ def freeze_outputs(executed: Path, target: Path) -> None:
             # nbval treats a cell with outputs but no execution count as "unrun"; numbering code cells by their
             # position (not the kernel's counter) keeps the committed file stable between runs.
             cell["execution_count"] = code_position
+            # stderr (warnings carrying absolute paths) is volatile: it is never part of a committed output
             cell["outputs"] = [
                 o | ({"execution_count": code_position} if o.get("output_type") == "execute_result" else {})
                 for o in cell.get("outputs", [])
+                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
             ] if keep else []
         cells.append(cell)
     nb["cells"] = cells

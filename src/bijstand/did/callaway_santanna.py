@@ -33,6 +33,7 @@ Conventions that R leaves to the user are stated where they are made:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -202,7 +203,9 @@ def multiplier_bootstrap(influence: np.ndarray, *, n_boot: int, seed: int | None
     upper = np.quantile(draws, 0.75, axis=0, method="inverted_cdf")
     sigma = (upper - lower) / q
     sigma = np.where(sigma <= _EPS_SE, np.nan, sigma)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        # degenerate estimates (NaN sigma, e.g. a universal base period's zeros) are left out, as R does
+        warnings.simplefilter("ignore", RuntimeWarning)
         sup_t = np.nanmax(np.abs(draws / sigma), axis=1)
     sup_t = sup_t[np.isfinite(sup_t)]
     crit = float(np.quantile(sup_t, 1 - alpha, method="inverted_cdf")) if sup_t.size else np.nan
