@@ -1,8 +1,9 @@
 """Difference-in-differences estimators and inference.
 
-* :func:`att_gt` — Callaway & Sant'Anna (2021) ATT(g,t) and ``.aggregate()`` (R ``did``), analytic or
-  multiplier-bootstrap inference (:mod:`.callaway_santanna`);
-* :func:`wild_bootstrap_test`, :func:`randomization_test` — inference with few clusters (:mod:`.inference`);
+* :func:`att_gt` — Callaway & Sant'Anna (2021) ATT(g,t) (:mod:`.attgt`) and ``.aggregate()`` (R ``did::aggte``,
+  :mod:`.aggte`), analytic or multiplier-bootstrap inference (:mod:`.bootstrap`);
+* :func:`wild_bootstrap_test`, :func:`randomization_test` — inference with few clusters (:mod:`.bootstrap`,
+  :mod:`.randomization`);
 * :func:`twfe_static`, :func:`event_study_twfe` — two-way fixed effects with fixest's clustered SEs (:mod:`.twfe`);
 * :func:`bacon_decomposition` — Goodman-Bacon (2021) (:mod:`.bacon`);
 * :func:`sun_abraham` — Sun & Abraham (2021) (:mod:`.sunab`);
@@ -11,9 +12,11 @@
 """
 
 from bijstand.did.bacon import BaconDecomposition, bacon_decomposition
-from bijstand.did.callaway_santanna import AggregateResult, ATTgtResult, att_gt
+from bijstand.did.aggte import AggregateResult
+from bijstand.did.attgt import ATTgtResult, att_gt
+from bijstand.did.bootstrap import wild_bootstrap_test
 from bijstand.did.honest import HonestResult, honest_from_event_study, honest_sensitivity
-from bijstand.did.inference import randomization_test, wild_bootstrap_test
+from bijstand.did.randomization import randomization_test
 from bijstand.did.sunab import SunAbrahamResult, sun_abraham
 from bijstand.did.twfe import EventStudyResult, TwfeResult, event_study_twfe, twfe_static
 

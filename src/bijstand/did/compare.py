@@ -181,7 +181,7 @@ def evaluate_outcome(panel: pd.DataFrame, outcome: str, *, intervention: str, tr
         First and last event time of the event study (months before / after the start). Long tails are estimated
         from one or two cohorts only; left in, they make the uniform band uninformative.
     """
-    from bijstand.did.callaway_santanna import att_gt
+    from bijstand.did.attgt import att_gt
     from bijstand.did.sunab import sun_abraham
     from bijstand.did.twfe import twfe_static
 
