@@ -202,7 +202,10 @@ def frame_to_pipe_table(frame: pd.DataFrame, caption: str) -> str:
     for name in frame.columns:
         cells, numeric = _format_column(frame[name])
         columns.append((escape_markdown(name), cells, numeric))
-    widths = [max([len(header)] + [len(c) for c in cells]) for header, cells, _ in columns]
+    # a header wraps at spaces, so its longest word (not its length) is what it needs; number columns get two
+    # characters of padding so neighbouring right-aligned numbers do not touch in the 9 pt PDF tables
+    widths = [max([max(len(word) for word in header.split() or [""])] + [len(c) for c in cells])
+              + (2 if numeric else 0) for header, cells, numeric in columns]
     header = "| " + " | ".join(h for h, _, _ in columns) + " |"
     rule = "|" + "|".join(("-" * max(w, 3) + ":") if numeric else (":" + "-" * max(w, 3))
                           for w, (_, _, numeric) in zip(widths, columns)) + "|"
