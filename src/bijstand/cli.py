@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -32,7 +33,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_freeze(args: argparse.Namespace) -> int:
     from bijstand.pipeline import freeze_outputs, resolve_notebook, run_notebooks
+    from bijstand.report.results import RESULTS_DIR_ENV
 
+    # the notebooks' small defaults must not overwrite the paper's results in results/
+    os.environ[RESULTS_DIR_ENV] = str(Path("build/freeze/results").resolve())
     for name in args.notebooks:
         nb = resolve_notebook(name)
         executed = run_notebooks([nb.stem], None, output_dir=Path("build/freeze"))[0]
