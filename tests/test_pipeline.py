@@ -154,3 +154,19 @@ def test_freeze_keeps_only_checked_outputs_and_strips_papermill(tmp_path):
     assert "papermill" not in frozen["cells"][0]["metadata"]
     assert frozen["cells"][1]["outputs"] == []
     assert [c["execution_count"] for c in frozen["cells"]] == [1, 2]  # positions, not the kernel's counter
+
+
+def test_every_notebook_declares_all_its_parameters():
+    """Papermill silently skips a parameter line it cannot parse (a comment with ':' or '(' can do it); such a
+    parameter could then not be set from params/*.yaml. Every assignment in each parameters cell must be declared."""
+    import ast
+
+    from bijstand.pipeline import declared_parameters, list_notebooks
+
+    notebooks = list_notebooks()
+    assert [nb.stem[:2] for nb in notebooks] == ["01", "02", "03", "04", "05", "06"]
+    for nb in notebooks:
+        cells = json.loads(nb.read_text())["cells"]
+        source = next("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+        assigned = {t.id for node in ast.parse(source).body if isinstance(node, ast.Assign) for t in node.targets}
+        assert set(declared_parameters(nb)) == assigned, nb.name
