@@ -310,7 +310,8 @@ def estimate_vs_truth_plot(table: pd.DataFrame, *, title: str | None = None, xla
     ax.grid(axis="y", visible=False)
     if title:
         ax.set_title(title)
-    _legend(ax, ["estimate, 95% CI", "true value"], loc="best", frameon=False)
+    # beside the axes: with many rows "best" still lands on a row's interval
+    _legend(ax, ["estimate, 95% CI", "true value"], loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 
