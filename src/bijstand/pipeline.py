@@ -26,7 +26,8 @@ from typing import Any
 
 import yaml
 
-from bijstand.report.results import PARAMS_FILE_ENV, default_results_dir, project_root
+from bijstand.paths import project_root
+from bijstand.report.results import PARAMS_FILE_ENV, default_results_dir
 
 
 class ParameterError(ValueError):

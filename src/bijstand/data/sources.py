@@ -16,21 +16,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from bijstand.paths import project_root
+
 SYNTHETIC = "synthetic"
-
-
-def _repo_root() -> Path:
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").is_file():
-            return parent
-    return Path.cwd()
 
 
 def default_cache_dir() -> Path:
     """``$BIJSTAND_DATA_DIR`` if set, else ``<repo>/data/synthetic``."""
     env = os.environ.get("BIJSTAND_DATA_DIR")
-    return Path(env) if env else _repo_root() / "data" / "synthetic"
+    return Path(env) if env else project_root() / "data" / "synthetic"
 
 
 @dataclass

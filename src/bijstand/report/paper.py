@@ -52,7 +52,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from bijstand.report.results import load_manifest, load_numbers, project_root
+from bijstand.paths import project_root
+from bijstand.report.results import load_manifest, load_numbers
 
 #: Creation date written into the PDF when ``SOURCE_DATE_EPOCH`` is not set (2024-01-01T00:00:00Z). A fixed
 #: date instead of "now" is what makes two builds byte-identical.

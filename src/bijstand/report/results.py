@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bijstand.paths import project_root
+
 #: Environment variable through which ``bijstand run`` tells a notebook which parameter file it runs under.
 PARAMS_FILE_ENV = "BIJSTAND_PARAMS_FILE"
 #: Environment variable that overrides the results directory (tests point it at a temporary folder).
@@ -45,15 +47,6 @@ RECORDED_PACKAGES = (
     "bijstand", "numpy", "scipy", "pandas", "linearmodels", "lifelines", "duckdb", "pandera",
     "matplotlib", "seaborn", "moderndid", "papermill",
 )
-
-
-def project_root() -> Path:
-    """Return the repository root (the folder holding ``pyproject.toml``) of the installed editable package."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").is_file():
-            return parent
-    return Path.cwd()
 
 
 def default_results_dir() -> Path:
@@ -230,23 +223,21 @@ class Results:
         return self.final
 
 
-def load_numbers(notebook: str, results_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
-    """Read ``results/<notebook>/numbers.json``; raise ``FileNotFoundError`` naming the notebook that makes it."""
+def _load_result_json(notebook: str, name: str, results_dir: str | Path | None) -> dict[str, Any]:
     base = Path(results_dir) if results_dir else default_results_dir()
-    path = base / notebook / "numbers.json"
+    path = base / notebook / name
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} is missing: run notebook {notebook!r} first (bijstand run {notebook} --params params/paper.yaml)"
         )
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_numbers(notebook: str, results_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """Read ``results/<notebook>/numbers.json``; raise ``FileNotFoundError`` naming the notebook that makes it."""
+    return _load_result_json(notebook, "numbers.json", results_dir)
 
 
 def load_manifest(notebook: str, results_dir: str | Path | None = None) -> dict[str, Any]:
     """Read ``results/<notebook>/manifest.json``; raise ``FileNotFoundError`` naming the notebook that makes it."""
-    base = Path(results_dir) if results_dir else default_results_dir()
-    path = base / notebook / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: run notebook {notebook!r} first (bijstand run {notebook} --params params/paper.yaml)"
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _load_result_json(notebook, "manifest.json", results_dir)
