@@ -24,12 +24,6 @@ ROW_KEY = {"dynamic": "event_time", "group": "group", "calendar": "time"}
 ANALYTIC = [(control, spec, part) for control in CONTROLS for spec in SPECS for part in PARTS]
 
 
-@pytest.fixture(scope="module")
-def mpdta() -> pd.DataFrame:
-    moderndid = pytest.importorskip("moderndid")
-    data = moderndid.load_mpdta()
-    return data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
-
 
 @pytest.fixture(scope="module")
 def fits(mpdta):

@@ -14,11 +14,6 @@ FIXTURES = Path(__file__).parent / "fixtures" / "r_did_mpdta"
 MPDTA = dict(y="lemp", unit="countyreal", time="year", group="first.treat")
 
 
-@pytest.fixture(scope="module")
-def mpdta() -> pd.DataFrame:
-    moderndid = pytest.importorskip("moderndid")
-    return moderndid.load_mpdta().to_pandas()
-
 
 @pytest.fixture(scope="module")
 def fixest_static() -> pd.Series:
