@@ -124,7 +124,7 @@ def test_bacon_plot_groups_and_twfe_line():
     ax = fig.axes[0]
     assert len(ax.collections) == 3  # one scatter per comparison type
     overall = 0.3 * 1.0 + 0.2 * 2.0 + 0.2 * 0.5 - 0.2 * 1.0 - 0.1 * 0.5  # = 0.55, by hand
-    assert _legend_texts(fig) == ["early vs late", "late vs early", "treated vs never", "TWFE estimate = 0.55"]
+    assert _legend_texts(fig) == ["early vs late", "late vs early", "treated vs never", "TWFE estimate = 0.550"]
     twfe = [ln for ln in ax.lines if ln.get_label().startswith("TWFE")][0]
     assert twfe.get_ydata()[0] == pytest.approx(overall)
     with pytest.raises(ValueError, match=r"bacon_plot: table is missing column\(s\) \['weight'\]"):
