@@ -266,7 +266,7 @@ def rollout_plot(
     stop = mdates.date2num(end_ts + pd.DateOffset(months=1))
 
     n_units = len(frame)
-    fig, ax = _new_axes(TEXT_WIDTH_IN, max(2.4, 0.2 * n_units + 1.3))
+    fig, ax = _new_axes(TEXT_WIDTH_IN, max(2.4, 0.18 * n_units + 1.3))
     y = np.arange(n_units)
     on = frame["start"].notna().to_numpy()
     left = mdates.date2num(frame.loc[on, "start"].to_list())
