@@ -29,16 +29,24 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from bijstand.report.paper import (  # noqa: E402
+    MISSING_CELL,
     MissingResultError,
     PaperSourceError,
     StaleResultError,
+    TypesettingError,
+    UnpublishedSourceError,
     build_paper,
+    check_bibliography,
+    collect_results,
     find_placeholders,
     format_number,
-    main,
-    resolve_placeholders,
-    collect_results,
+    format_table,
+    front_matter,
     load_paper_params,
+    main,
+    number_floats,
+    resolve_placeholders,
+    unpublished_sources,
 )
 from bijstand.report.results import PARAMS_FILE_ENV, Results  # noqa: E402
 
@@ -140,6 +148,13 @@ def _fake_figure(key: str, rng: np.random.Generator):
         ax.set_xlabel("months since exit")
         ax.set_ylabel("re-inflow (%)")
         ax.legend(frameon=False, fontsize=8, loc="upper left")
+    elif key == "soft_vs_hard":
+        # the contract's caption promises CIs: draw interval bars (the layout check holds captions to it)
+        estimate = rng.normal(0, 1, 4)
+        ax.errorbar(estimate, np.arange(4), xerr=0.3, fmt="o", capsize=3, label="estimate, 95% CI")
+        ax.scatter(rng.normal(0, 1, 4), np.arange(4) + 0.2, marker="D", label="truth")
+        ax.set_xlabel("effect")
+        ax.legend(frameon=False, fontsize=8, loc="upper right")
     elif key in ("bacon", "benchmark_municipalities", "calibration"):
         x, y = rng.uniform(0, 1, 60), rng.uniform(0, 1, 60)
         ax.scatter(x, y, s=12)
@@ -335,18 +350,26 @@ def test_no_unresolved_placeholders(built, fixture_root):
 
 def test_captions_name_notebook_and_parameter_file(built):
     parsed = parse_html(built["html"])
+    numbers = number_floats(paper_source())
     holders = [h for h in find_placeholders(paper_source()) if h.kind in ("figure", "table")]
     figures = [h for h in holders if h.kind == "figure"]
     tables = [h for h in holders if h.kind == "table"]
     figcaptions = [c for tag, c in parsed.captions if tag == "figcaption"]
     tablecaptions = [c for tag, c in parsed.captions if tag == "caption"]
     assert len(figcaptions) == len(figures) and len(tablecaptions) == len(tables)
-    for number, (holder, caption) in enumerate(zip(figures, figcaptions), start=1):
-        assert caption.startswith(f"Figure {number}:"), caption
+    for holder, caption in zip(figures, figcaptions):
+        assert caption.startswith(f"Figure {numbers.figures[holder.ref]}:"), caption
         assert f"Source: notebook {holder.notebook}, parameters {PARAMS_LABEL}, seed" in caption, caption
-    for number, (holder, caption) in enumerate(zip(tables, tablecaptions), start=1):
-        assert caption.startswith(f"Table {number}:"), caption
+    for holder, caption in zip(tables, tablecaptions):
+        assert caption.startswith(f"Table {numbers.tables[holder.ref]}:"), caption
         assert f"Source: notebook {holder.notebook}, parameters {PARAMS_LABEL}, seed" in caption, caption
+    # shown in the order of their numbers: 1, 2, ... in the text, then A1, A2, ... in the appendix
+    for labels in ([numbers.figures[h.ref] for h in figures], [numbers.tables[h.ref] for h in tables]):
+        main_part = [label for label in labels if not label.startswith("A")]
+        appendix = [label for label in labels if label.startswith("A")]
+        assert main_part == [str(n) for n in range(1, len(main_part) + 1)]
+        assert appendix == [f"A{n}" for n in range(1, len(appendix) + 1)]
+        assert labels == main_part + appendix
 
 
 def test_every_citation_key_is_in_the_bibliography(built):
@@ -461,6 +484,198 @@ def test_pdf_and_html_are_byte_identical_across_builds(built, fixture_root, tmp_
     again = build_paper(fixture_root / "results", fixture_root / "params" / "paper.yaml", tmp_path / "again")
     assert again[0].read_bytes() == built["pdf"].read_bytes()
     assert again[1].read_bytes() == built["html"].read_bytes()
+
+
+
+# ------------------------------------------------------------------------------------------- tables
+
+def test_columns_are_formatted_by_quantity_not_by_their_largest_value():
+    frame = pd.DataFrame({
+        "Label": ["a", "b", "c"],
+        "Hazard": [0.021, 0.35, 1.2],            # estimate: 3 significant digits of the smallest value
+        "95% CI low": [0.0105, 0.3, 1.1],        # follows the estimate: its decimals, not a percentage
+        "Persons": [174710, 24674, 3],           # count: separators, no decimals
+        "Share (%)": [12.345, 0.5, 99.0],        # percentage: 1 decimal
+        "p-value": [0.0, 0.0004, 0.4503],        # p-value: 3 decimals, "< 0.001"
+        "Within": [True, False, True],           # boolean: yes/no
+        "Effect": [-0.0694, 0.5, -1.25],         # true minus sign
+        "year": [2015, 2016, 2017],              # no thousands separator
+        "Mixed": [139432.0, 1.95, 0.85],         # persons and hazards in one column: per cell
+        "Gap": [1.0, np.nan, 2.0],               # missing number
+    })
+    table = format_table(frame)
+    columns = {name: [row[i] for row in table.rows] for i, name in enumerate(table.header)}
+    assert columns["Hazard"] == ["0.0210", "0.3500", "1.2000"]
+    assert columns["95% CI low"] == ["0.0105", "0.3000", "1.1000"]
+    assert columns["Persons"] == ["174,710", "24,674", "3"]
+    assert columns["Share (%)"] == ["12.3", "0.5", "99.0"]
+    assert columns["p-value"] == ["< 0.001", "< 0.001", "0.450"]
+    assert columns["Within"] == ["yes", "no", "yes"]
+    assert columns["Effect"] == ["\u22120.0694", "0.5000", "\u22121.2500"]
+    assert columns["year"] == ["2015", "2016", "2017"]
+    assert columns["Mixed"] == ["139,432", "1.95", "0.850"]
+    assert columns["Gap"][1] == MISSING_CELL
+    assert table.numeric == [False, True, True, True, True, True, False, True, True, True, True]
+    # numbers in a column have equal decimals, so right alignment lines up their decimal points
+    for name in ("Hazard", "Share (%)", "Effect"):
+        assert len({len(cell.split(".")[1]) for cell in columns[name]}) == 1, name
+
+
+def test_recorded_decimals_override_the_inferred_ones():
+    frame = pd.DataFrame({"Hazard ratio": [0.5517, 1.3856], "Persons": [10.0, 20.0]})
+    table = format_table(frame, {"Hazard ratio": 2, "Persons": "count"})
+    assert [row[0] for row in table.rows] == ["0.55", "1.39"]
+    assert [row[1] for row in table.rows] == ["10", "20"]
+    with pytest.raises(ValueError, match="decimals spec names columns the table does not have"):
+        format_table(frame, {"Odds ratio": 2})
+    with pytest.raises(ValueError, match="must be an int or one of"):
+        format_table(frame, {"Persons": "many"})
+
+
+def test_pdf_tables_are_fitted_in_typst_and_html_tables_have_no_fixed_widths(built):
+    html = built["html"].read_text(encoding="utf-8")
+    tables = re.findall(r"<table.*?</table>", html, flags=re.S)
+    assert len(tables) == len([h for h in find_placeholders(paper_source()) if h.kind == "table"])
+    assert not [t for t in tables if "<col" in t or "width" in t]  # the browser sizes columns by content
+    assert "max-width: calc(100vw" in html  # paper.css is embedded
+    import pdfplumber
+
+    with pdfplumber.open(built["pdf"]) as pdf:
+        text = "\n".join(page.extract_text() or "" for page in pdf.pages)
+    assert "True" not in text.split("References")[0]  # booleans print as yes/no
+
+
+# ------------------------------------------------------------------------------------------- numbering
+
+def test_floats_are_numbered_by_first_mention_with_appendix_letters():
+    source = ("See {{figref:nb/b}} and {{figref:nb/a}}; {{tabref:nb/t}}.\n\n{{figure:nb/b}}\n\n{{figure:nb/a}}\n\n"
+              "{{table:nb/t}}\n\n# Appendix {#appendix .unnumbered}\n\n{{figure:nb/c}}\n")
+    with pytest.raises(PaperSourceError, match=r"figure nb/c is never referred to in the text; add "
+                                               r"\{\{figref:nb/c\}\}"):
+        number_floats(source)
+    source = source.replace("{{tabref:nb/t}}.", "{{tabref:nb/t}}, {{figref:nb/c}}.")
+    numbers = number_floats(source)
+    assert numbers.figures == {"nb/b": "1", "nb/a": "2", "nb/c": "A1"}
+    assert numbers.tables == {"nb/t": "1"}
+    misplaced = source.replace("{{figure:nb/b}}\n\n{{figure:nb/a}}", "{{figure:nb/a}}\n\n{{figure:nb/b}}")
+    with pytest.raises(PaperSourceError, match=r"figure nb/a is placed before figure nb/b, which the text mentions "
+                                               r"first \(line 1\); move \{\{figure:nb/b\}\} before line 3"):
+        number_floats(misplaced)
+    with pytest.raises(PaperSourceError, match="figure nb/a is shown twice"):
+        number_floats(source + "\n{{figure:nb/a}}\n")
+
+
+# ------------------------------------------------------------------------------------------- sources
+
+def test_project_files_are_not_sources():
+    assert unpublished_sources("DOMAIN.md: 1.7-2.2%") == ["'DOMAIN.md' (a project document)"]
+    assert unpublished_sources("seed 002: 22 areas of about 1,500") == ["'seed 002' (a seed document of the project)"]
+    assert unpublished_sources("see /work/shared/seeds/002_7589db3281fb0d15.txt") != []
+    assert unpublished_sources("notes in notebooks/05_reinflow.ipynb") == ["'notebooks/05_reinflow.ipynb' (a project "
+                                                                           "file)"]
+    for public in ("CBS 83450/83747/84066NED, NL", "Divosa benchmark 2019", "Divosa monitor 2014",
+                   "Gemeente Amsterdam (2019): 22 areas of about 1,500", "CBS 37789ksz (below AOW age)",
+                   "Bastiaans, Dur and Gielen (2023)", "seed 20240101 of the simulation"):
+        assert unpublished_sources(public) == [], public
+
+
+def test_tables_and_captions_citing_project_files_are_refused(fixture_root, tmp_path):
+    results, params = _copy_fixture(fixture_root, tmp_path)
+    table = results / "01_data_overview" / "tables" / "calibration.csv"
+    frame = pd.read_csv(table)
+    frame.loc[1, "Source"] = "DOMAIN.md: 1.7-2.2%"
+    frame.to_csv(table, index=False)
+    manifest_file = results / "05_reinflow" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["figures"]["km_by_reason"]["caption"] = "Re-inflow by exit reason (targets from seed 002)."
+    manifest_file.write_text(json.dumps(manifest))
+    with pytest.raises(UnpublishedSourceError) as err:
+        build_paper(results, params, tmp_path / "out")
+    message = str(err.value)
+    assert "table 01_data_overview/calibration, column 'Source', row 2 ('Outflow to work (%)'): 'DOMAIN.md' " \
+           "(a project document)" in message
+    assert "figure 05_reinflow/km_by_reason, caption: 'seed 002' (a seed document of the project)" in message
+    assert "notebook(s) 01_data_overview, 05_reinflow" in message
+    assert not (tmp_path / "out" / "paper.pdf").exists()
+
+
+# ------------------------------------------------------------------------------------------- front matter
+
+def test_front_matter_comes_from_citation_cff(built):
+    front = front_matter(PAPER_DIR.parent / "CITATION.cff")
+    assert front.version and front.date and front.keywords and front.jel
+    import pdfplumber
+
+    with pdfplumber.open(built["pdf"]) as pdf:
+        first = " ".join(pdf.pages[0].extract_text().split())
+        metadata = pdf.metadata
+    assert f"Version {front.version} · {front.date}" in first
+    assert "Keywords: " + "; ".join(front.keywords) in first
+    assert "JEL codes: " + ", ".join(front.jel) in first
+    assert front.authors[0]["name"] in first
+    assert metadata.get("Author") == ", ".join(a["name"] for a in front.authors)
+    html = built["html"].read_text(encoding="utf-8")
+    for needle in (f'<p class="version">Version {front.version}', '<p class="keywords">', '<p class="jel">',
+                   ", ".join(front.jel), front.keywords[0]):
+        assert needle in html, needle
+
+
+def test_persons_with_affiliations_and_jel_keywords(tmp_path):
+    cff = tmp_path / "CITATION.cff"
+    cff.write_text(yaml.safe_dump({
+        "cff-version": "1.2.0", "title": "x", "version": "1.2.3", "date-released": "2025-03-01",
+        "authors": [{"given-names": "Ada", "family-names": "Jansen", "affiliation": "University A"},
+                    {"given-names": "Piet", "name-particle": "van der", "family-names": "Berg",
+                     "affiliation": "Institute B"},
+                    {"given-names": "Kees", "family-names": "Smit", "affiliation": "University A"}],
+        "keywords": ["welfare", "JEL: I38, J68", "JEL C21"]}), encoding="utf-8")
+    front = front_matter(cff)
+    assert front.author_line() == "Ada Jansen\u00b9 \u00b7 Piet van der Berg\u00b2 \u00b7 Kees Smit\u00b9"
+    assert front.affiliation_lines() == ["\u00b9\u2009University A", "\u00b2\u2009Institute B"]
+    assert front.keywords == ("welfare",) and front.jel == ("I38", "J68", "C21")
+    assert front.date == "1 March 2025" and front.version == "1.2.3"
+
+
+def test_paper_md_may_not_repeat_what_citation_cff_gives(fixture_root, tmp_path):
+    paper_dir = tmp_path / "paper"
+    shutil.copytree(PAPER_DIR, paper_dir)
+    source = (paper_dir / "paper.md").read_text(encoding="utf-8")
+    (paper_dir / "paper.md").write_text(source.replace('subtitle: "Working paper"\n',
+                                                       'subtitle: "Working paper"\nauthor: "Someone"\n', 1))
+    with pytest.raises(PaperSourceError, match=r"the front matter sets \['author'\]; these come from CITATION.cff"):
+        build_paper(fixture_root / "results", fixture_root / "params" / "paper.yaml", tmp_path / "out",
+                    paper_dir=paper_dir, citation_file=PAPER_DIR.parent / "CITATION.cff")
+
+
+# ------------------------------------------------------------------------------------------- typesetting
+
+def test_typst_warnings_fail_the_build(fixture_root, tmp_path):
+    paper_dir = tmp_path / "paper"
+    shutil.copytree(PAPER_DIR, paper_dir)
+    template = (paper_dir / "template.typ").read_text(encoding="utf-8")
+    (paper_dir / "template.typ").write_text(template.replace('#set text(font: ("Libertinus Serif",)',
+                                                             '#set text(font: ("No Such Font",)', 1))
+    with pytest.raises(TypesettingError, match="typst warned, the paper is not written"):
+        build_paper(fixture_root / "results", fixture_root / "params" / "paper.yaml", tmp_path / "out",
+                    paper_dir=paper_dir, citation_file=PAPER_DIR.parent / "CITATION.cff")
+    assert not (tmp_path / "out" / "paper.pdf").exists()
+
+
+def test_references_print_names_whole_and_no_braces(built):
+    import pdfplumber
+
+    with pdfplumber.open(built["pdf"]) as pdf:
+        text = "\n".join(page.extract_text() or "" for page in pdf.pages)
+    references = text.split("\nReferences\n", 1)[1].split("Appendix", 1)[0]
+    assert "{" not in references and "}" not in references
+    assert "Struijvenberg" in references  # never "Strui-jvenberg": no hyphenation in the reference list
+    assert "de Chaisemartin" in references and "MPhil thesis" in references
+    problems = check_bibliography(PAPER_DIR / "references.bib")
+    assert not [p for p in problems if "braces" in p], problems
+    # every journal article is complete (volume and pages or online-first, DOI or URL)
+    articles = {key for key in re.findall(r"^@article\{([^,]+),", (PAPER_DIR / "references.bib").read_text(), re.M)}
+    assert not [p for p in problems if p.split(":")[0] in articles], problems
+    assert [p for p in problems if p.startswith("cbs")] == []  # CBS tables: URL and access date
 
 
 if __name__ == "__main__":

@@ -327,7 +327,8 @@ def check_pdf(pdf_path: str | Path, geometry: PageGeometry = PageGeometry()) -> 
             if outside_page:
                 problems.append(LayoutProblem("outside", where, "lettering outside the page: "
                                               + repr("".join(c["text"] for c in outside_page[:40]))))
-            body = [c for c in chars if c["top"] >= body_top - 2 and c["bottom"] <= body_bottom + 2]
+            # the last line's descenders may reach a little below the text block
+            body = [c for c in chars if c["top"] >= body_top - 2 and c["bottom"] <= body_bottom + 0.3 * c["size"] + 1]
             slack = [0.6 * c["size"] if c["text"] in _HANGING else 1.0 for c in body]
             beyond = [c for c, extra in zip(body, slack) if c["x0"] < geometry.left - extra
                       or c["x1"] > width - geometry.right + extra]

@@ -825,7 +825,8 @@ def check_bibliography(path: str | Path) -> list[str]:
 
     Every entry needs author, title and year; a journal article its journal, volume and pages (or a note that
     it is published online first) and a DOI or URL; a thesis or report its school or institution; any other
-    entry a venue (``howpublished``) or URL; every URL an access date (``urldate``). Braces are allowed only in
+    entry a venue (``howpublished``) or URL; a web source (any URL but a journal article's) an access date
+    (``urldate``). Braces are allowed only in
     author and title fields, where they protect names and capitals; anywhere else citeproc prints them
     ("{MPhil} thesis").
     """
@@ -848,7 +849,7 @@ def check_bibliography(path: str | Path) -> list[str]:
         if kind in ("misc", "techreport", "mastersthesis", "phdthesis") and not fields.get("url") \
                 and not fields.get("doi"):
             missing.append("url (where to find it)")
-        if fields.get("url") and not fields.get("urldate"):
+        if fields.get("url") and kind != "article" and not fields.get("urldate"):
             missing.append("urldate (access date)")
         if missing:
             problems.append(f"{key}: missing {', '.join(missing)}")

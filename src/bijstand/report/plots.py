@@ -286,9 +286,34 @@ def rollout_plot(
     ax.grid(axis="y", visible=False)
     if title:
         ax.set_title(title, pad=26)  # above the event labels and the legend
-    # Above the axes, so it never hides the last units' bars.
-    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
+    # Above the axes, so it never hides the last units' bars; on the side where no event label is.
+    legend = ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
+    _clear_legend_of(fig, ax, legend, ax.texts)
     return fig
+
+
+def _clear_legend_of(fig: Figure, ax, legend, texts) -> None:
+    """Move a legend above the axes from the right to the left end when it overlaps one of ``texts``; else
+    put the overlapping text on the other side of its anchor."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not texts:
+        return
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw_without_rendering()
+
+    def clashes() -> list:
+        box = legend.get_window_extent(renderer)
+        return [t for t in texts if t.get_window_extent(renderer).overlaps(box)]
+
+    if not clashes():
+        return
+    legend.set_loc("lower left")
+    legend.set_bbox_to_anchor((0.0, 1.0), transform=ax.transAxes)
+    fig.draw_without_rendering()
+    for text in clashes():  # events near both ends: turn the label to the other side of its line
+        text.set_horizontalalignment("right")
+        text.set_text(text.get_text().strip() + " ")
 
 
 @_paper_style
@@ -544,7 +569,11 @@ def calibration_plot(table: pd.DataFrame, *, title: str | None = None) -> Figure
     n = len(table)
     y = np.arange(n)
 
-    fig, ax = _new_axes(TEXT_WIDTH_IN, max(2.5, 0.3 * n + 1.2))
+    # long margin names on two (or more) lines, so the axes keep a usable width at the text width; rows as
+    # tall as their longest name needs
+    names = [textwrap.fill(str(m), 34) for m in table["margin"]]
+    lines = max((name.count("\n") + 1 for name in names), default=1)
+    fig, ax = _new_axes(TEXT_WIDTH_IN, max(2.5, max(0.3, 0.14 * lines + 0.04) * n + 1.2))
     ax.errorbar(np.zeros(n), y, xerr=np.ones(n), fmt="|", color="0.4", capsize=4, markersize=10,
                 label="CBS target \u00b1 tolerance")
     if ok.any():
@@ -558,8 +587,7 @@ def calibration_plot(table: pd.DataFrame, *, title: str | None = None) -> Figure
         ax.text(1.02, yi, f"{_number(s)} vs {_number(t)} \u00b1 {_number(tol)}", va="center", fontsize=7.5,
                 transform=ax.get_yaxis_transform())
     ax.set_xlim(-reach, reach)
-    # long margin names on two lines, so the axes keep a usable width at the text width
-    ax.set_yticks(y, labels=[textwrap.fill(str(m), 34) for m in table["margin"]], fontsize=7.5)
+    ax.set_yticks(y, labels=names, fontsize=7.5)
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_xlabel("(synthetic \u2212 target) / tolerance")
     ax.grid(axis="y", visible=False)
