@@ -308,8 +308,14 @@ def _filled_fraction(spans: Sequence[tuple[float, float]], top: float, bottom: f
     return covered / (bottom - top)
 
 
-def check_pdf(pdf_path: str | Path, geometry: PageGeometry = PageGeometry()) -> tuple[list[LayoutProblem], int]:
-    """Check the built PDF page by page; return the problems and the number of pages."""
+def check_pdf(pdf_path: str | Path, geometry: PageGeometry = PageGeometry(),
+              notes: list[str] | None = None) -> tuple[list[LayoutProblem], int]:
+    """Check the built PDF page by page; return the problems and the number of pages.
+
+    ``notes``, when given, receives remarks that are not defects: main-text figures and tables set two or more
+    pages after their first mention (floats queue up behind each other when there is little text between them;
+    the cure is fewer or smaller floats in the main text, which is the author's call).
+    """
     import pdfplumber
 
     problems: list[LayoutProblem] = []
@@ -389,6 +395,15 @@ def check_pdf(pdf_path: str | Path, geometry: PageGeometry = PageGeometry()) -> 
                                           f"next page neither starts a section, nor is a landscape page, nor opens "
                                           f"with a figure too tall for the space"))
     problems += _numbering_problems(captions, mentions)
+    if notes is not None:
+        first_page: dict[tuple[str, str], int] = {}
+        for kind, label, page in mentions:
+            first_page.setdefault((kind, label), page)
+        for kind, label, page in captions:
+            mentioned = first_page.get((kind, label))
+            if mentioned is not None and page - mentioned >= 2 and not label.startswith("A"):
+                notes.append(f"{kind} {label} is set on page {page}, {page - mentioned} pages after its first "
+                             f"mention (page {mentioned})")
     return problems, len(pages_info)
 
 
@@ -442,7 +457,7 @@ def check_paper(pdf_path: str | Path, figures: Iterable[PlacedFigure] = (),
     """Check the PDF, every placed figure, and list the Typst warnings; see the module notes."""
     report = LayoutReport()
     report.problems += [LayoutProblem("typst", "typst", message) for message in typst_warnings]
-    pdf_problems, report.pages = check_pdf(pdf_path)
+    pdf_problems, report.pages = check_pdf(pdf_path, notes=report.notes)
     report.problems += pdf_problems
     for figure in figures:
         problems, summary, notes = check_figure(figure)
