@@ -185,6 +185,20 @@ def test_plot_functions_print_at_7_pt_or_more_without_overlaps(tmp_path):
                     .isdigit()], (name, "hyphen-minus in a number")
 
 
+def test_taking_the_inventory_does_not_change_the_drawing(tmp_path):
+    # the inventory is taken while the figure is drawn; the pixels must be those of a plain savefig, also for
+    # multi-line lettering (wrapped tick labels), whose lines Agg draws one by one
+    import matplotlib.image
+
+    figure = _sample_figures()["calibration"]
+    # constrained layout settles during the first draw; compare later draws only
+    figure.savefig(tmp_path / "warm-up.png", format="png", dpi=150, bbox_inches="tight")
+    (png,) = plots.save_figure(figure, tmp_path / "with_inventory.png")
+    plain = tmp_path / "plain.png"
+    figure.savefig(plain, format="png", dpi=150, bbox_inches="tight")
+    assert np.array_equal(matplotlib.image.imread(png), matplotlib.image.imread(plain))
+
+
 def test_small_lettering_and_overlapping_labels_in_a_figure_are_found(tmp_path):
     fig = Figure(figsize=(12, 4))  # drawn twice the text width: 10 pt prints at about 5 pt
     ax = fig.add_subplot()

@@ -623,12 +623,13 @@ class _LetteringRecorder:
                     extent = (box.x0, box.y0, box.x1, box.y1)
                 else:  # one line of a multi-line text: its box from the font metrics, rotated about (x, y)
                     w, h, d = renderer.get_text_width_height_descent(s, prop, ismath)
-                    if renderer.flipy():  # Agg passes the baseline measured from the top of the canvas
-                        y = renderer.height - y
+                    # Agg passes the baseline measured from the top of the canvas; boxes are measured from the
+                    # bottom (the y passed on to the real draw_text below must stay as it is)
+                    baseline = renderer.height - y if renderer.flipy() else y
                     theta = np.deg2rad(angle)
                     corners = np.array([[0, -d], [w, -d], [w, h - d], [0, h - d]])
                     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-                    pts = corners @ rot.T + [x, y]
+                    pts = corners @ rot.T + [x, baseline]
                     extent = (pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max())
                 recorder.texts.append({"text": str(s), "size_pt": round(float(prop.get_size_in_points()), 2),
                                        "box_px": [round(float(v), 1) for v in extent]})
