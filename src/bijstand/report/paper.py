@@ -383,19 +383,20 @@ def _typst_string(text: str) -> str:
 
 
 def frame_to_typst_table(frame: pd.DataFrame, *, label: str, caption_typst: str,
-                         decimals: dict[str, Any] | None = None) -> str:
+                         decimals: dict[str, Any] | None = None, placement: str = "auto") -> str:
     """Render a table as a raw Typst block calling the template's ``bj-table`` (the PDF version).
 
     Cells are passed as strings, so nothing in them is read as markup; ``bj-table`` measures them, gives each
     column the width its content needs (header text wraps at spaces only, numbers never wrap), shrinks the
     type step by step down to 7 pt when the table is wider than the text block, and sets it on a landscape
-    page when even that is too wide.
+    page when even that is too wide. ``placement`` is the float's (``auto``; ``top`` in the appendix, where no
+    text flows between the floats and they should stack from the top of the page).
     """
     table = format_table(frame, decimals)
     tuple_of = lambda items: "(" + "".join(f"{item}, " for item in items) + ")"  # noqa: E731 - one-element safe
     rows = tuple_of(tuple_of(_typst_string(c) for c in row) for row in table.rows)
     return ("```{=typst}\n"
-            f"#bj-table(number: {_typst_string(label)}, caption: [{caption_typst}],\n"
+            f"#bj-table(number: {_typst_string(label)}, placement: {placement}, caption: [{caption_typst}],\n"
             f"  header: {tuple_of(_typst_string(h) for h in table.header)},\n"
             f"  numeric: {tuple_of('true' if n else 'false' for n in table.numeric)},\n"
             f"  rows: {rows})\n"
@@ -921,6 +922,8 @@ def resolve_placeholders(source: str, results: dict[str, NotebookResults], *, ta
         if kind == "tabref":
             return f"Table\u00a0{numbers.tables[ref]}"
         label = numbers.label(kind, ref)
+        # appendix floats stack from the top of their pages (no text flows between them)
+        placement = "top" if label.startswith("A") else "auto"
         if kind == "table":
             spec = res.manifest["tables"][key]
             frame = pd.read_csv(res.folder / spec["file"], keep_default_na=True)
@@ -929,7 +932,7 @@ def resolve_placeholders(source: str, results: dict[str, NotebookResults], *, ta
                     return "\n" + frame_to_pipe_table(frame, f"Table {label}: {captions[(kind, ref)]}",
                                                       spec.get("decimals")) + "\n"
                 return "\n" + frame_to_typst_table(frame, label=label, caption_typst=typst_captions[(kind, ref)],
-                                                   decimals=spec.get("decimals")) + "\n"
+                                                   decimals=spec.get("decimals"), placement=placement) + "\n"
             except ValueError as err:
                 raise PaperSourceError(f"table {ref}: {err}") from err
         spec = res.manifest["figures"][key]
@@ -942,7 +945,8 @@ def resolve_placeholders(source: str, results: dict[str, NotebookResults], *, ta
         figures.append(PlacedFigure(ref, label, png, _sentence(spec.get("caption", "")), svg))
         if target == "html":
             return f"\n![Figure {label}: {captions[(kind, ref)]}]({inside}){{#fig-{notebook}-{key} width=100%}}\n"
-        return (f"\n```{{=typst}}\n#bj-figure(number: {_typst_string(label)}, path: {_typst_string(inside)}, "
+        return (f"\n```{{=typst}}\n#bj-figure(number: {_typst_string(label)}, placement: {placement}, "
+                f"path: {_typst_string(inside)}, "
                 f"caption: [{typst_captions[(kind, ref)]}])\n```\n")
 
     return ResolvedPaper(PLACEHOLDER.sub(replace, source), images, figures)
