@@ -69,14 +69,12 @@ class HonestResult:
 
 
 def _moderndid():
-    try:
+    from bijstand.extras import extra_required
+
+    with extra_required("honest", "HonestDiD sensitivity (bijstand.did.honest; moderndid[didhonest]: cvxpy, "
+                                  "highspy >= 1.13)"):
         import moderndid
         from moderndid import construct_original_cs  # noqa: F401  (triggers the didhonest import check)
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "bijstand.did.honest needs moderndid with its didhonest extra: pip install 'moderndid[didhonest]' "
-            "(cvxpy and highspy >= 1.13)"
-        ) from error
     return moderndid
 
 

@@ -362,8 +362,12 @@ def _replication_task(seed: int, replication: int, *, design: Design) -> pd.Data
 
 
 def _run_dask(seeds, design, scheduler_address, progress):
-    from dask.distributed import Client, as_completed
     from tqdm import tqdm
+
+    from bijstand.extras import extra_required
+
+    with extra_required("dask", "the simulation study on a Dask scheduler (scheduler_address)"):
+        from dask.distributed import Client, as_completed
 
     with Client(scheduler_address, set_as_default=False) as client:
         futures = client.map(_replication_task, seeds, range(len(seeds)), design=design,
