@@ -68,7 +68,7 @@ from scipy.sparse.csgraph import connected_components
 from threadpoolctl import ThreadpoolController
 
 from bijstand.did.results import (
-    CRITICAL, Effect, check_option, critical_value, degrees_of_freedom, wald_columns,
+    CRITICAL, Effect, check_option, degrees_of_freedom, wald_columns,
 )
 
 Unidentified = Literal["raise", "drop"]
@@ -111,28 +111,31 @@ class CollinearityError(ValueError):
         self.columns = columns
 
 
-def _sequential_pivots(gram: np.ndarray) -> np.ndarray:
-    """Pivots of a Cholesky factorisation of a correlation-scaled Gram matrix that skips dependent columns.
+def _sequential_pivots(gram: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """Share of each column's raw sum of squares left after the fixed effects and the kept columns before it.
 
-    Column ``j`` gets pivot :math:`1 - R^2_j` of its regression on the kept columns before it (1 for an
-    orthogonal column, ~0 for a collinear one; a column that is exactly zero gets 0). This is how fixest decides
-    which variables to drop (in formula order).
+    ``gram`` is the Gram matrix of the columns after projecting out the fixed effects, ``raw`` each column's
+    (weighted) sum of squares before. Column ``j`` gets :math:`(g_{jj}/\\text{raw}_j)(1 - R^2_j)`, :math:`R^2_j` from
+    its regression on the kept columns before it; a column is kept when this exceeds :data:`COLLINEARITY_TOL`. This
+    is how fixest decides, in formula order, which variables to drop.
     """
     q = gram.shape[0]
     diag = np.diag(gram).copy()
-    scale = np.where(diag > 0, np.sqrt(np.where(diag > 0, diag, 1.0)), 1.0)
+    share = np.divide(diag, raw, out=np.zeros(q), where=raw > 0)
+    scale = np.sqrt(np.where(diag > 0, diag, 1.0))
     g = gram / scale[:, None] / scale[None, :]
-    pivots = np.where(diag > 0, 1.0, 0.0)
+    pivots = np.zeros(q)
     factor = np.zeros((q, q))
     kept: list[int] = []
     for j in range(q):
-        if diag[j] <= 0:
+        if share[j] <= COLLINEARITY_TOL:
+            pivots[j] = share[j]
             continue
         column = g[j, kept]
         coef = linalg.solve_triangular(factor[np.ix_(kept, kept)], column, lower=True) if kept else column
         pivot = g[j, j] - coef @ coef
-        pivots[j] = pivot
-        if pivot > COLLINEARITY_TOL:
+        pivots[j] = pivot * share[j]
+        if pivots[j] > COLLINEARITY_TOL:
             factor[j, kept] = coef
             factor[j, j] = np.sqrt(pivot)
             kept.append(j)
@@ -180,10 +183,11 @@ class TwoWayLeastSquares:
         d_xx = self._Xw.T @ (self._Xw * self.w[:, None])
         self.gram = np.block([[d_tt, d_tx], [d_tx.T, d_xx]])
         q = self.gram.shape[0]
+        raw = np.concatenate([self.time_weight[1:], (self.X * self.X * self.w[:, None]).sum(axis=0)])
         scale = np.sqrt(np.clip(np.diag(self.gram), 0, None))
         self._scale = np.where(scale > 0, scale, 1.0)
         inverse = None
-        if q and (scale > 0).all():
+        if q and (np.diag(self.gram) > COLLINEARITY_TOL * raw).all():
             scaled = self.gram / self._scale[:, None] / self._scale[None, :]
             with _one_blas_thread():
                 try:
@@ -193,7 +197,7 @@ class TwoWayLeastSquares:
                 if factor is not None and np.min(np.diag(factor[0])) ** 2 > COLLINEARITY_TOL:
                     inverse = linalg.cho_solve(factor, np.eye(q))
         if q and inverse is None:
-            pivots = _sequential_pivots(self.gram)
+            pivots = _sequential_pivots(self.gram, raw)
             bad = [int(j) for j in np.flatnonzero(pivots <= COLLINEARITY_TOL)]
             raise CollinearityError(f"regressors {bad} are collinear with the fixed effects or earlier regressors",
                                     bad)
@@ -205,8 +209,9 @@ class TwoWayLeastSquares:
         if rhs.shape[0] == 0:
             return rhs
         scale = self._scale[:, None]
-        solution = (self._inverse @ (rhs / scale)) / scale
-        correction = (self._inverse @ ((rhs - self.gram @ solution) / scale)) / scale
+        with _one_blas_thread():
+            solution = (self._inverse @ (rhs / scale)) / scale
+            correction = (self._inverse @ ((rhs - self.gram @ solution) / scale)) / scale
         return solution + correction
 
     def solve_normal(self, h_unit: np.ndarray, h_time: np.ndarray, h_x: np.ndarray
@@ -327,6 +332,14 @@ class ImputationResult:
         The representation :math:`\hat\theta_k = \sum_r v_{rk} Y_r` over the estimation sample: ``unit, time,
         treated`` and one column per estimate (``"ATT"`` or ``"e0", "e1", ...`` and ``"overall"``); index = the
         rows' index in ``data``. :meth:`recompute` applies it.
+    estimate_names
+        Names of the estimates, in the order of :attr:`observation_weights`'s columns and :meth:`recompute`'s output.
+    n_obs, n_treated, n_untreated, n_units, n_periods, n_clusters
+        Counts of the estimation sample.
+    n_dropped_treated
+        Treated observations dropped as not imputable (``unidentified="drop"``).
+    outcome, cluster, covariates, weights, variance
+        The options of the call.
     """
 
     overall: Effect
@@ -399,7 +412,8 @@ class ImputationResult:
             f"First stage: unit + period effects" + (f" + {', '.join(self.covariates)}" if self.covariates else "")
             + (f"; weights {self.weights}" if self.weights else ""),
             f"Inference: {self.overall.inference} ({self.n_clusters} clusters); critical value "
-            f"{self.overall.crit_value:.4g} from " + ("N(0,1)" if self.overall.dof is None else f"t({self.overall.dof})"),
+            f"{self.overall.crit_value:.4g} from " + ("N(0,1)" if self.overall.dof is None
+                                                       else f"t({self.overall.dof})"),
         ]
         if self.n_dropped_treated:
             lines.append(f"Dropped treated observations (not imputable): {self.n_dropped_treated}")
@@ -426,19 +440,21 @@ class ImputationResult:
 class _Design:
     """Everything the estimates and SEs need, over the estimation sample (the rows of ``data`` kept).
 
-    The representation :math:`v` (rows x estimates) is kept in factored form: ``wtr`` on the treated rows and, on
-    the untreated rows, :math:`v_r = -\\omega_r(b_{u(r)} + b_{t(r)} + x_r'b_x)` with ``coef = (b_u, b_t, b_x)``
-    (``coef_se`` for the :math:`v^*` of the standard errors). Nothing of size rows x estimates is formed unless
-    asked for (:meth:`v_matrix`).
+    The representation :math:`v` (rows x estimates) is kept in factored form: the sparse averaging weights ``wtr``
+    (treated rows x estimates) and, on the untreated rows, :math:`v_r = -\\omega_r(b_{u(r)} + b_{t(r)} + x_r'b_x)`
+    with ``coef = (b_u, b_t, b_x)`` (``coef_se`` for the :math:`v^*` of the standard errors). Nothing of size
+    rows x estimates is formed unless asked for (:meth:`v_matrix`).
     """
 
     def __init__(self, *, y, treated, unit, time, X, w, first_stage, wtr, coef, coef_se, cell, cluster, n_clusters):
         self.y, self.treated, self.unit, self.time, self.X, self.w = y, treated, unit, time, X, w
-        self.first_stage, self.wtr, self.coef, self.coef_se = first_stage, wtr, coef, coef_se
+        self.first_stage, self.wtr, self.coef, self.coef_se = first_stage, wtr.tocsc(), coef, coef_se
         self.cell, self.cluster, self.n_clusters = cell, cluster, n_clusters
         self.treated_rows = np.flatnonzero(treated)
         self.untreated_rows = np.flatnonzero(~treated)
         self.n_estimates = wtr.shape[1]
+        triplets = wtr.tocoo()
+        self._w_rows, self._w_cols, self._w_vals = triplets.row, triplets.col, triplets.data
         n, n1 = treated.size, self.treated_rows.size
         self.n_cells = int(cell.max()) + 1
         self._cells = sparse.csr_matrix((np.ones(n1), (cell, np.arange(n1))), shape=(self.n_cells, n1))
@@ -456,14 +472,14 @@ class _Design:
     def v_matrix(self, *, se: bool = False) -> np.ndarray:
         """The representation :math:`v` (or :math:`v^*` with ``se=True``), rows x estimates."""
         v = np.empty((self.treated.size, self.n_estimates))
-        v[self.treated_rows] = self.wtr
+        v[self.treated_rows] = self.wtr.toarray()
         v[self.untreated_rows] = self._v_untreated(self.coef_se if se else self.coef)
         return v
 
     def v_column(self, k: int, *, se: bool = False) -> np.ndarray:
         """Column ``k`` of :meth:`v_matrix`."""
         v = np.empty(self.treated.size)
-        v[self.treated_rows] = self.wtr[:, k]
+        v[self.treated_rows] = self.wtr[:, [k]].toarray()[:, 0]
         v[self.untreated_rows] = self._v_untreated(self.coef_se if se else self.coef, [k])[:, 0]
         return v
 
@@ -496,13 +512,17 @@ class _Design:
         + x_r'b_x)` needs only the cluster x unit and cluster x period sums of :math:`\\omega e`.
         """
         r = residuals.reshape(-1)
-        v1 = self.wtr
-        v2 = v1 * v1
         r1 = r[self.treated_rows]
-        numerator = self._cells @ (v2 * r1[:, None])
-        denominator = self._cells @ v2
+        rows, cols, vals = self._w_rows, self._w_cols, self._w_vals
+        k = self.n_estimates
+        cell_col = self.cell[rows] * k + cols
+        weight = vals * vals
+        numerator = np.bincount(cell_col, weight * r1[rows], self.n_cells * k)
+        denominator = np.bincount(cell_col, weight, self.n_cells * k)
         tau_bar = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
-        treated_part = self._clusters[:, self.treated_rows] @ (v1 * (r1[:, None] - tau_bar[self.cell]))
+        cluster_col = self.cluster[self.treated_rows][rows] * k + cols
+        treated_part = np.bincount(cluster_col, vals * (r1[rows] - tau_bar[cell_col]),
+                                   self.n_clusters * k).reshape(self.n_clusters, k)
         c0 = self.cluster[self.untreated_rows]
         we = self._w0 * r[self.untreated_rows]
         b_u, b_t, b_x = self.coef_se
@@ -665,8 +685,13 @@ def imputation(
     2           2       2.0      1
     >>> round(result.overall.estimate, 10), result.overall_label
     (1.6666666667, 'mean of the horizon effects e = 0..2')
-    >>> result.effects[["unit", "time", "event_time", "tau"]].round(10).to_string(index=False)
-    ' unit  time  event_time  tau\n    1     2           0  1.0\n    1     3           1  2.0\n    1     4           2  2.0\n    2     3           0  1.0\n    2     4           1  2.0'
+    >>> print(result.effects[["unit", "time", "event_time", "tau"]].round(10).to_string(index=False))
+     unit  time  event_time  tau
+        1     2           0  1.0
+        1     3           1  2.0
+        1     4           2  2.0
+        2     3           0  1.0
+        2     4           1  2.0
     """
     critical = check_option("critical", critical, CRITICAL)
     unidentified = check_option("unidentified", unidentified, UNIDENTIFIED)
@@ -793,45 +818,58 @@ def imputation(
     except CollinearityError as error:
         raise _collinearity_message(error, covariates, X0, u0, n_times) from None
 
-    # --- averaging weights over the treated rows, and the representation v -------------------------------------------
+    # --- averaging weights over the treated rows (sparse: n1 x estimates), and the representation v -----------------
+    n1 = treated_rows.size
     w1 = w[treated_rows]
     e1 = event[treated_rows].astype(np.int64)
     if horizons is None:
         names = ["ATT"]
-        indicators = np.ones((treated_rows.size, 1))
+        rows_w, cols_w = np.arange(n1), np.zeros(n1, np.int64)
+        n_columns = 1
     else:
         names = [f"e{e}" for e in horizons]
-        indicators = (e1[:, None] == np.asarray(horizons)[None, :]).astype(float)
-    raw = indicators * w1[:, None]
-    totals = raw.sum(axis=0)
+        position = np.full(int(available.max()) + 1, -1)
+        position[np.asarray(horizons)] = np.arange(len(horizons))
+        column = position[e1]
+        rows_w = np.flatnonzero(column >= 0)
+        cols_w = column[rows_w]
+        n_columns = len(horizons)
+    totals = np.bincount(cols_w, w1[rows_w], n_columns)
     present = totals > 0
-    wtr = raw / np.where(present, totals, 1.0)
+    vals_w = w1[rows_w] / np.where(present, totals, 1.0)[cols_w]
     if horizons is not None:
+        # the overall parameter: the mean of the horizon effects present
         names.append("overall")
-        wtr = np.column_stack([wtr, wtr[:, present].mean(axis=1) if present.any() else np.zeros(wtr.shape[0])])
+        rows_w = np.concatenate([rows_w, rows_w])
+        cols_w = np.concatenate([cols_w, np.full(cols_w.size, n_columns)])
+        vals_w = np.concatenate([vals_w, vals_w / max(int(present.sum()), 1)])
         present = np.append(present, present.any())
+        n_columns += 1
+    wtr = sparse.csr_matrix((vals_w, (rows_w, cols_w)), shape=(n1, n_columns))
+    n_obs_rows = np.bincount(cols_w, minlength=n_columns)[: n_columns - (horizons is not None)]
 
-    n1 = treated_rows.size
     unit_incidence = sparse.csr_matrix((np.ones(n1), (unit_codes[treated_rows], np.arange(n1))), (n_units, n1))
     time_incidence = sparse.csr_matrix((np.ones(n1), (time_codes[treated_rows], np.arange(n1))), (n_times, n1))
 
-    def representation(design: TwoWayLeastSquares, treated_weights: np.ndarray):
+    def representation(design: TwoWayLeastSquares, treated_weights: sparse.csr_matrix):
         """Coefficients b with v = -w0 * Z0 b on the untreated rows, b = (Z0'W Z0)^{-1} Z1' treated_weights."""
-        h_x = np.zeros((0, treated_weights.shape[1])) if X is None else X[treated_rows].T @ treated_weights
-        return design.solve_normal(unit_incidence @ treated_weights, time_incidence @ treated_weights, h_x)
+        h_x = np.zeros((0, n_columns)) if X is None else np.asarray((treated_weights.T @ X[treated_rows]).T)
+        return design.solve_normal((unit_incidence @ treated_weights).toarray(),
+                                   (time_incidence @ treated_weights).toarray(), h_x)
 
     coef = representation(first_stage, wtr)
     if variance == "didimputation" and weights is not None:
         # R: Z <- Z * w, then v* = -Z (Z0'Z0)^{-1} Z1' wtr with wtr already carrying w: the weights enter squared
         squared = TwoWayLeastSquares(u0, t0, n_units=n_units, n_times=n_times, covariates=X0, weights=w0 * w0)
-        coef_se = representation(squared, wtr * w1[:, None])
+        coef_se = representation(squared, sparse.csr_matrix(wtr.multiply(w1[:, None])))
     else:
         coef_se = coef
 
-    cohort_event = pd.factorize(g[treated_rows] * (available.max() - available.min() + 1) + e1)[0]
-    design = _Design(y=yv, treated=treated, unit=unit_codes, time=time_codes, X=X, w=w, first_stage=first_stage, wtr=wtr,
-                     coef=coef, coef_se=coef_se, cell=cohort_event.astype(np.int64),
-                     cluster=cluster_codes.astype(np.int64), n_clusters=n_clusters)
+    cohort_codes = pd.factorize(g[treated_rows])[0].astype(np.int64)
+    cell = pd.factorize(cohort_codes * (int(e1.max()) + 1) + e1)[0].astype(np.int64)
+    design = _Design(y=yv, treated=treated, unit=unit_codes, time=time_codes, X=X, w=w, first_stage=first_stage,
+                     wtr=wtr, coef=coef, coef_se=coef_se, cell=cell, cluster=cluster_codes.astype(np.int64),
+                     n_clusters=n_clusters)
     residuals = design.imputation_residuals(yv)[:, 0]
     tau = residuals[treated_rows]
     scores = design.scores_all(residuals)
@@ -841,7 +879,6 @@ def imputation(
     dof = degrees_of_freedom(critical, n_clusters)
     inference = (f"analytic, BJS conservative SE clustered by {cluster_column}"
                  + ("" if weights is None or variance == "exact" else " (didimputation's v* with weights)"))
-    n_obs_rows = (indicators > 0).sum(axis=0).astype(int)
     if horizons is None:
         table = pd.DataFrame({"term": ["ATT"], "estimate": estimates, "se": ses})
         overall_label = "static ATT over all treated observations"
@@ -925,7 +962,8 @@ def _pretrend_regression(frame: pd.DataFrame, *, y: str, unit: str, time: str, e
     # fixest drops, in formula order, regressors collinear with the fixed effects and the regressors before them
     design = frame[regressors].to_numpy(float)
     gram = _within_gram(unit_codes, time_codes, n_units, n_times, design, w)
-    pivots = _sequential_pivots(gram)
+    raw = (design * design * (1.0 if w is None else w[:, None])).sum(axis=0)
+    pivots = _sequential_pivots(gram, raw)
     kept = [c for c, p in zip(regressors, pivots) if p > COLLINEARITY_TOL]
     dropped_covariates = [c for c in covariates if c not in kept]
     if dropped_covariates:

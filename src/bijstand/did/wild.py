@@ -536,21 +536,20 @@ def wild_bootstrap_imputation(
     names = result.estimate_names
     key = {"overall": names[-1], "ATT": "ATT"}.get(term, f"e{term}" if not isinstance(term, str) else term)
     if key not in names:
-        raise ValueError(f"term must be 'overall' or one of {[n if n == 'ATT' else int(n[1:]) for n in names if n != 'overall']}"
-                         f", got {term!r}")
+        allowed = [n if n == "ATT" else int(n[1:]) for n in names if n != "overall"]
+        raise ValueError(f"term must be 'overall' or one of {allowed}, got {term!r}")
     k = names.index(key)
     bootstrap, multiplier = _check_common("restricted", multiplier, alpha, design.n_clusters)
+    if design.wtr[:, [k]].nnz == 0:
+        raise ValueError(f"term {term!r} has no treated observations")
     v = design.v_column(k)
     v_se = design.v_column(k, se=True)
-    estimate = float(v @ design.y)
-    if not np.isfinite(estimate) or not np.any(design.wtr[:, k]):
-        raise ValueError(f"term {term!r} has no treated observations")
+    # the estimate and SE as the result reports them (v'y and the scores below reproduce them to rounding)
+    row = result.overall if k == len(names) - 1 else result.table.iloc[k]
+    estimate, se = float(row.estimate), float(row.se)
 
     def scores(Z: np.ndarray) -> np.ndarray:
         return design.scores_one(design.imputation_residuals(Z), k, v_se)
-
-    at_data = scores(design.y[:, None])[:, 0]
-    se = float(np.sqrt(at_data @ at_data))
     restricted_model = TwoWayLeastSquares(design.unit, design.time, n_units=int(design.unit.max()) + 1,
                                           n_times=int(design.time.max()) + 1, covariates=design.X, weights=design.w)
     u_a = restricted_model.residuals(design.y)
