@@ -50,9 +50,14 @@ also drops, silently, untreated observations whose unit or period effect rests o
 (``fixef.rm = "perfect_fit"``), which makes ``didimputation`` drop whole cohorts (see
 ``tests/fixtures/r_didimputation_mpdta/README.md``); ``singletons="drop"`` reproduces that, with a warning.
 
-The first stage is exact least squares: the unit effects are eliminated in closed form (weighted within-unit
-means) and the small system for the period effects and slopes is solved by Cholesky (block elimination of the
-normal equations, :math:`O(n)` memory; no iteration). Measured with ``benchmarks/bench_imputation.py``.
+The first stage is exact least squares (:class:`TwoWayLeastSquares`): the unit effects are eliminated in closed
+form (weighted within-unit means) and the small :math:`(T - 1 + p)` system for the period effects and slopes is
+solved through its Cholesky factor (block elimination of the normal equations, :math:`O(n)` memory, no iteration).
+The same factorisation gives :math:`(Z_0'W_0Z_0)^{-1}Z_1'w_1` for :math:`v`. Measured on this machine (2 shared cores):
+on the 267,232 untreated rows of a 20,000 x 24 panel the direct solve takes 97 ms, alternating projections to a
+1e-14 change take 191 ms (26 sweeps); on 22 x 120 the direct solve takes 8 ms and alternating projections 1 ms, but
+their number of sweeps grows with how weakly units and periods are connected while the direct solve's cost does not.
+``benchmarks/bench_imputation.py`` times the whole estimator.
 """
 
 from __future__ import annotations
@@ -409,7 +414,7 @@ class ImputationResult:
             "Imputation estimator (Borusyak, Jaravel & Spiess 2024)",
             f"Outcome: {self.outcome}   Observations: {self.n_obs} ({self.n_treated} treated, "
             f"{self.n_untreated} untreated)   Units: {self.n_units}   Periods: {self.n_periods}",
-            f"First stage: unit + period effects" + (f" + {', '.join(self.covariates)}" if self.covariates else "")
+            "First stage: unit + period effects" + (f" + {', '.join(self.covariates)}" if self.covariates else "")
             + (f"; weights {self.weights}" if self.weights else ""),
             f"Inference: {self.overall.inference} ({self.n_clusters} clusters); critical value "
             f"{self.overall.crit_value:.4g} from " + ("N(0,1)" if self.overall.dof is None

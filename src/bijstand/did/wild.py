@@ -64,7 +64,9 @@ import pandas as pd
 from scipy import sparse
 
 from bijstand.did.bootstrap import multiplier_weights
-from bijstand.did.imputation import ImputationResult, TwoWayLeastSquares
+from bijstand.did.imputation import (
+    COLLINEARITY_TOL, ImputationResult, TwoWayLeastSquares, _sequential_pivots,
+)
 from bijstand.did.results import Effect, check_option, critical_value
 
 Bootstrap = Literal["restricted", "unrestricted"]
@@ -266,11 +268,10 @@ def _finish(engine: _Engine, *, V, full_enumeration, null, alpha, confint, term,
     lower, upper = engine.interval(alpha) if confint else (np.nan, np.nan)
     finite = np.abs(t_boot[np.isfinite(t_boot)])
     crit = float(np.quantile(finite, 1 - alpha)) if finite.size else np.nan
-    draws = "all sign vectors" if full_enumeration else f"{V.shape[1]} draws"
     overall = Effect(estimate=float(engine.estimate), se=float(engine.se), statistic=float(engine.t_stat(null)),
                      p_value=p_value, ci_lower=float(lower), ci_upper=float(upper), crit_value=crit, dof=None,
                      alpha=float(alpha), n_clusters=int(n_clusters),
-                     inference=f"wild cluster bootstrap ({bootstrap}, {multiplier}; {draws})", null=float(null))
+                     inference=f"wild cluster bootstrap ({bootstrap}, {multiplier})", null=float(null))
     return WildBootstrapResult(overall=overall, term=term, t_boot=t_boot, multipliers=V.T, bootstrap=bootstrap,
                                multiplier=multiplier, n_boot=int(V.shape[1]), full_enumeration=full_enumeration,
                                n_clusters=int(n_clusters), small_sample_factor=float(factor), estimator=estimator,
@@ -449,8 +450,15 @@ def wild_bootstrap_twfe(
     effects = TwoWayLeastSquares(unit_codes, time_codes, n_units=int(unit_codes.max()) + 1,
                                  n_times=int(time_codes.max()) + 1)
     yv = frame[y].to_numpy(float)
-    X_tilde = effects.residuals(frame[columns].to_numpy(float))
-    gram_inv = np.linalg.inv(X_tilde.T @ X_tilde)
+    X_raw = frame[columns].to_numpy(float)
+    X_tilde = effects.residuals(X_raw)
+    gram = X_tilde.T @ X_tilde
+    collinear = _sequential_pivots(gram, (X_raw * X_raw).sum(axis=0)) <= COLLINEARITY_TOL
+    if collinear.any():
+        raise ValueError(f"the regressors {[c for c, bad in zip(columns, collinear) if bad]} are collinear with the "
+                         f"unit and period effects (e.g. an event study with every relative period and no "
+                         f"never-treated units): bin or drop more event times")
+    gram_inv = np.linalg.inv(gram)
     a = X_tilde @ (gram_inv @ contrast)
     y_tilde = effects.residuals(yv)
     estimate = float(a @ y_tilde)
