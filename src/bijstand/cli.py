@@ -68,7 +68,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     from bijstand.data.validate import DataValidationError, DataValidationWarning, describe, validate_partner_file
 
-    path = Path(args.path)
+    path = Path(args.path).expanduser()
+    if not path.exists():
+        relative = "" if path.is_absolute() else f" (a relative path is taken from the current folder, {Path.cwd()})"
+        print(f"bijstand validate-data: {os.path.abspath(path)}: no such file or folder{relative}", file=sys.stderr)
+        return 1
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataValidationWarning)
         try:
