@@ -506,6 +506,22 @@ def test_row_numbers_count_blank_lines_as_an_editor_does(tmp_path):
     assert [(p.row, p.column) for p in err.problems] == [(5, "spell_start")]  # line 5 in an editor
 
 
+def test_row_numbers_stay_exact_after_a_quoted_value_spanning_two_lines(tmp_path):
+    text = AREAS_CSV.replace("Centrum Oost", '"Centrum\nOost"').replace("1100,", "-1100,")  # row 3 has 2 lines
+    err = _errors(_write(tmp_path, "areas.csv", text), "areas")
+    assert [(p.row, p.column, p.value) for p in err.problems] == [(6, "recipients_2018", "-1100")]  # line 6
+
+
+def test_one_row_with_a_decimal_comma_in_a_comma_separated_file(tmp_path):
+    lines = SPELLS_CSV.splitlines()
+    lines[3] = lines[3].replace(",1980,", ",1980,5,")  # row 4: one field too many
+    err = _errors(_write(tmp_path, "spells.csv", "\n".join(lines) + "\n"))
+    assert [(p.row, p.column) for p in err.problems] == [(4, None)]
+    assert str(err.problems[0]) == (f"{tmp_path / 'spells.csv'}, row 4: has 11 fields but the header has 10 (a "
+                                    "separator inside an unquoted value, such as a decimal comma in a comma-separated "
+                                    "file? this row is not checked further)")
+
+
 def test_csv_gz_is_read(tmp_path):
     path = tmp_path / "spells.csv.gz"
     path.write_bytes(gzip.compress(SPELLS_CSV.encode("utf-8")))

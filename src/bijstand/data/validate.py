@@ -359,6 +359,88 @@ def _repeated_names(names: list[str]) -> list[tuple[str, str]]:
             for name, where in positions.items() if len(where) > 1]
 
 
+def _not_utf8(path: Path, gz: bool, err: UnicodeDecodeError) -> str:
+    line, byte = _first_non_utf8_line(path, gz)
+    where = f" (line {line}: byte 0x{byte:02x})" if line else f" ({err.reason})"
+    return f"is not UTF-8 text{where}; save it as 'CSV UTF-8' (Excel: Save as > CSV UTF-8)"
+
+
+def _physical_lines(path: Path, gz: bool) -> int:
+    """Number of lines a text editor shows (a last line without line end counts)."""
+    count, last = 0, b"\n"
+    opener = gzip.open if gz else open
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
+
+
+def _parse_csv_fast(path: Path, sep: str, gz: bool, width: int):
+    """Header, data rows (a frame of text), field counts and line numbers, read by pyarrow; ``None`` if not exact.
+
+    The numbers are exact only when every record is one physical line with the header's number of fields (blank
+    lines become rows of empty cells and keep their place); anything else (a value spanning lines, a row with too
+    few or too many fields, text that is not UTF-8, old Mac line ends) goes to :func:`_parse_csv_exact`, which is
+    slower but reports such rows exactly.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    irregular = []
+
+    def skip(row):
+        irregular.append(row)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            pa.input_stream(str(path), compression="gzip" if gz else None),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=True, encoding="utf8"),
+            parse_options=pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False, invalid_row_handler=skip),
+            # every cell as text, as written: inferring types first would turn the id 00123 into 123
+            convert_options=pacsv.ConvertOptions(column_types={f"f{i}": pa.string() for i in range(width)},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except Exception:  # noqa: BLE001 - any trouble: the exact reader reports it
+        return None
+    if irregular or table.num_columns != width or table.num_rows != _physical_lines(path, gz):
+        return None
+    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
+    header = frame.iloc[0].tolist()
+    frame = frame.iloc[1:]
+    nonblank = (frame != "").any(axis=1).to_numpy()
+    lines = np.arange(2, len(frame) + 2, dtype=np.int64)[nonblank]
+    frame = frame[nonblank].reset_index(drop=True)
+    frame.columns = range(len(header))
+    return header, frame, np.full(len(frame), len(header), dtype=np.int64), lines
+
+
+def _parse_csv_exact(path: Path, sep: str, gz: bool):
+    """Header, records, field counts and line numbers with Python's csv module (exact, also for odd files)."""
+    line = 0
+    try:
+        opener = gzip.open if gz else open
+        with opener(path, "rt", encoding="utf-8-sig", errors="strict", newline="") as handle:
+            reader = csv.reader(handle, delimiter=sep)
+            header = next(reader, None)
+            records, lines = [], []
+            previous = reader.line_num
+            for record in reader:
+                start, previous = previous + 1, reader.line_num
+                line = previous
+                if any(record):  # blank lines and lines of only separators are skipped, keeping their numbers
+                    records.append(record)
+                    lines.append(start)
+    except UnicodeDecodeError as err:
+        return _not_utf8(path, gz, err)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        return f"cannot be decompressed (gzip: {err}; truncated while copying?)"
+    except csv.Error as err:
+        return f"cannot be read as CSV (line {line + 1}: {err})"
+    lengths = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
+    return header, records, lengths, np.asarray(lines, dtype=np.int64)
+
+
 def _read_csv(path: Path, label: str, *, gz: bool) -> tuple[_Raw | None, list[Problem]]:
     def fail(message):
         return None, [Problem(label, None, None, None, message)]
@@ -377,41 +459,33 @@ def _read_csv(path: Path, label: str, *, gz: bool) -> tuple[_Raw | None, list[Pr
     if reason and not (gz and reason.startswith("is gzip")):
         return fail(reason)
 
-    line = 0
     try:
         opener = gzip.open if gz else open
         with opener(path, "rt", encoding="utf-8-sig", errors="strict", newline="") as handle:
             first = handle.readline()
-            counts = {sep: first.count(sep) for sep in (",", ";", "\t")}
-            sep = max(counts, key=lambda s: counts[s]) if any(counts.values()) else ","
-            reader = csv.reader(itertools.chain([first], handle), delimiter=sep)
-            header = next(reader, None)
-            if header is None:
-                return fail("is empty (no header, no rows)")
-            records, lines = [], []
-            previous = reader.line_num
-            for record in reader:
-                start, previous = previous + 1, reader.line_num
-                line = previous
-                if any(record):  # blank lines and lines of only separators are skipped, keeping their numbers
-                    records.append(record)
-                    lines.append(start)
     except UnicodeDecodeError as err:
-        line, byte = _first_non_utf8_line(path, gz)
-        where = f" (line {line}: byte 0x{byte:02x})" if line else f" ({err.reason})"
-        return fail(f"is not UTF-8 text{where}; save it as 'CSV UTF-8' (Excel: Save as > CSV UTF-8)")
+        return fail(_not_utf8(path, gz, err))
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         return fail(f"cannot be decompressed (gzip: {err}; truncated while copying?)")
-    except csv.Error as err:
-        return fail(f"cannot be read as CSV (line {line + 1}: {err})")
-
+    counts = {sep: first.count(sep) for sep in (",", ";", "\t")}
+    sep = max(counts, key=lambda s: counts[s]) if any(counts.values()) else ","
+    width = len(next(csv.reader([first], delimiter=sep), []))
+    parsed = _parse_csv_fast(path, sep, gz, width)
+    if parsed is None:
+        parsed = _parse_csv_exact(path, sep, gz)
+    if isinstance(parsed, str):
+        return fail(parsed)
+    header, records, lengths, lines = parsed
+    if header is None:
+        return fail("is empty (no header, no rows)")
     header = [name.strip() for name in header]
     width = len(header)
-    lengths = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
-    lines = np.asarray(lines, dtype=np.int64)
     good = lengths == width
-    columns = list(zip(*(r for r, ok in zip(records, good) if ok))) if good.any() else [()] * width
-    frame = pd.DataFrame({i: pd.Series(col, dtype=object) for i, col in enumerate(columns)})
+    if isinstance(records, pd.DataFrame):
+        frame = records
+    else:
+        columns = list(zip(*(r for r, ok in zip(records, good) if ok))) if good.any() else [()] * width
+        frame = pd.DataFrame({i: pd.Series(col, dtype=object) for i, col in enumerate(columns)})
     problems = []
 
     # the wrong number of fields: report the row (once per root cause) and leave it out of every other check
@@ -426,7 +500,7 @@ def _read_csv(path: Path, label: str, *, gz: bool) -> tuple[_Raw | None, list[Pr
                        f"rows do not have the header's {width} fields but {found} (the header is separated by "
                        f"{_SEPARATOR_NAMES[sep]}: a different separator in the rows, or separators inside unquoted "
                        "values such as decimal commas? these rows are not checked further)")
-        problems += issues.problems(len(records))
+        problems += issues.problems(len(lengths))
     lines = lines[good]
 
     repeated = _repeated_names(header)
@@ -451,7 +525,7 @@ def _read_csv(path: Path, label: str, *, gz: bool) -> tuple[_Raw | None, list[Pr
                                 "is the only column of the header: no comma, semicolon or tab separates the column "
                                 "names; save the file as CSV with commas or semicolons"))
         return None, problems
-    if len(frame) == 0 and len(records):
+    if len(frame) == 0 and len(lengths):
         return None, problems  # every row has the wrong number of fields: nothing else to say
     return _Raw(frame, lines, is_csv=True), problems
 
