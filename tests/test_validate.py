@@ -514,7 +514,7 @@ def test_row_numbers_stay_exact_after_a_quoted_value_spanning_two_lines(tmp_path
 
 def test_one_row_with_a_decimal_comma_in_a_comma_separated_file(tmp_path):
     lines = SPELLS_CSV.splitlines()
-    lines[3] = lines[3].replace(",1980,", ",1980,5,")  # row 4: one field too many
+    lines[3] = lines[3].replace(",1965,", ",1965,5,")  # row 4: one field too many
     err = _errors(_write(tmp_path, "spells.csv", "\n".join(lines) + "\n"))
     assert [(p.row, p.column) for p in err.problems] == [(4, None)]
     assert str(err.problems[0]) == (f"{tmp_path / 'spells.csv'}, row 4: has 11 fields but the header has 10 (a "
