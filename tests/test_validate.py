@@ -372,6 +372,13 @@ def test_the_same_cause_in_two_columns_is_one_problem(tmp_path):
     assert err.problems[0].message.endswith("; the same in column 'spell_end' (30 of 30)")
 
 
+def test_missing_values_in_two_columns_are_two_problems(tmp_path):
+    rows = [f"{i},GM0363,AMS01,2016-03-01,,,,,false,false" for i in range(1, 13)]  # no birth_year, no education
+    err = _errors(_write(tmp_path, "spells.csv", SPELLS_CSV.splitlines()[0] + "\n" + "\n".join(rows) + "\n"))
+    assert [(p.column, p.count) for p in err.problems] == [("birth_year", 12), ("education", 12)]
+    assert str(err.problems[0]).endswith("birth_year': 12 of 12 values are missing (required), e.g. row 2")
+
+
 def test_few_occurrences_are_listed_one_by_one(tmp_path):
     rows = [f"{i},GM0363,AMS01,2016-03-15,,,1980,low,false,false" for i in range(1, SUMMARY_AFTER + 1)]
     path = _write(tmp_path, "spells.csv", SPELLS_CSV.splitlines()[0] + "\n" + "\n".join(rows) + "\n")

@@ -100,6 +100,8 @@ NOT_DATE = ("is not a date in the form YYYY-MM-01 (ISO 8601; day-first dates suc
             "because 01-03 could be March or January)")
 NOT_BOOL = "is not true/false (also accepted: 1/0, yes/no)"
 MISSING_VALUE = "required value is missing"
+FORMAT_CHECKS = ("is not the first day of a month",)
+"""Checks whose failures in several columns share one cause (how the file was written); their summaries merge."""
 
 
 @dataclass(frozen=True)
@@ -186,24 +188,33 @@ class DataValidationWarning(UserWarning):
 
 @dataclass
 class _Issues:
-    """Row-level findings of one file, aggregated into :class:`Problem` objects at the end."""
+    """Row-level findings of one file, aggregated into :class:`Problem` objects at the end.
+
+    Findings are kept as arrays of frame positions; the text of each row is only built for problems that are listed
+    row by row (a summary needs three examples, not 10,000 messages).
+    """
 
     label: str
     lines: np.ndarray
     raw: pd.DataFrame
-    items: dict[tuple[str, str | None, str], list] = field(default_factory=dict)
+    items: dict[tuple[str, str | None, str], dict] = field(default_factory=dict)
 
     def add(self, column: str | None, key: str, indices: Iterable[int], message: str, summary: str, *,
-            level: str = "error", value_column: str | None = None, context: tuple[str, ...] = ()) -> None:
-        """Record ``message`` for each frame position in ``indices``; ``summary`` is the plural form."""
-        indices = list(indices)
-        if not indices:
+            level: str = "error", value_column: str | None = None, context: tuple[str, ...] = (),
+            merge: bool = False) -> None:
+        """Record ``message`` for each frame position in ``indices``; ``summary`` is the plural form.
+
+        ``merge``: a cause in how the file was written (e.g. day-first dates), whose summaries in several columns
+        are one problem.
+        """
+        indices = np.asarray(list(indices) if not isinstance(indices, np.ndarray) else indices, dtype=np.int64)
+        if len(indices) == 0:
             return
-        group = self.items.setdefault((level, column, key), [summary])
-        for index in indices:
-            value = _raw_value(self.raw, value_column or column, index)
-            note = ", ".join(f"{c}={_raw_value(self.raw, c, index)!r}" for c in context if c in self.raw.columns)
-            group.append((index, value, message + (f" ({note})" if note else "")))
+        group = self.items.setdefault((level, column, key), {"summary": summary, "merge": merge, "chunks": []})
+        group["chunks"].append((indices, message, value_column or column, context))
+
+    def _value(self, column: str | None, index: int) -> Any:
+        return _raw_value(self.raw, column, int(index))
 
     def problems(self, total: int) -> list[Problem]:
         """Problems: one per row, or one summary per column and cause when more than SUMMARY_AFTER rows share it.
@@ -212,34 +223,43 @@ class _Issues:
         problem, named after the first column.
         """
         out, merged = [], {}
-        for (level, column, key), (summary, *entries) in self.items.items():
-            entries.sort(key=lambda e: e[0])
-            rows = [int(self.lines[index]) for index, _, _ in entries]
-            if len(entries) <= SUMMARY_AFTER:
-                out += [Problem(self.label, column, row, value, message, level)
-                        for row, (_, value, message) in zip(rows, entries)]
+        for (level, column, key), group in self.items.items():
+            if sum(len(chunk[0]) for chunk in group["chunks"]) <= SUMMARY_AFTER:
+                entries = [(int(i), message, value_column, context)
+                           for indices, message, value_column, context in group["chunks"] for i in indices]
+                for index, message, value_column, context in sorted(entries, key=lambda e: e[0]):
+                    note = ", ".join(f"{c}={self._value(c, index)!r}" for c in context if c in self.raw.columns)
+                    out.append(Problem(self.label, column, int(self.lines[index]), self._value(value_column, index),
+                                       message + (f" ({note})" if note else ""), level))
                 continue
+            indices = np.sort(np.concatenate([chunk[0] for chunk in group["chunks"]]))
+            rows = self.lines[indices]
+            value_column = group["chunks"][0][2]
             examples, seen = [], set()
-            for row, (_, value, _message) in zip(rows, entries):
+            for index in indices[:10_000]:
+                value = self._value(value_column, index)
                 if value in seen:
                     continue
                 seen.add(value)
-                examples.append(f"row {row}" + ("" if value is None else f" {value!r}"))
+                examples.append(f"row {self.lines[index]}" + ("" if value is None else f" {value!r}"))
                 if len(examples) == 3:
                     break
-            distinct = len({e[1] for e in entries})
-            text = (f"{len(entries):,} of {total:,} {summary}, e.g. {', '.join(examples)}"
+            distinct = 0
+            if value_column in self.raw.columns:
+                distinct = int(self.raw[value_column].iloc[indices].astype(str).nunique())
+            text = (f"{len(indices):,} of {total:,} {group['summary']}, e.g. {', '.join(examples)}"
                     + (f" ({distinct:,} distinct values)" if distinct > 3 else ""))
-            first = merged.get((level, key))
+            first = merged.get((level, key)) if group["merge"] else None
             if first is None:
                 merged[(level, key)] = len(out)
-                out.append(Problem(self.label, column, rows[0], None, text, level, count=len(entries),
-                                   rows=tuple(rows)))
+                out.append(Problem(self.label, column, int(rows[0]), None, text, level, count=len(indices),
+                                   rows=tuple(int(r) for r in rows)))
             else:
                 p = out[first]
-                out[first] = Problem(p.file, p.column, min(p.row, rows[0]), None,
-                                     f"{p.message}; the same in column {column!r} ({len(entries):,} of {total:,})",
-                                     level, count=p.count + len(entries), rows=tuple(sorted({*p.rows, *rows})))
+                out[first] = Problem(p.file, p.column, min(p.row, int(rows[0])), None,
+                                     f"{p.message}; the same in column {column!r} ({len(indices):,} of {total:,})",
+                                     level, count=p.count + len(indices),
+                                     rows=tuple(sorted({*p.rows, *(int(r) for r in rows)})))
         return out
 
 
@@ -825,7 +845,7 @@ def _check_file(path: str | os.PathLike, kind: str, known_areas, window) -> _Che
         unreadable = pd.Series(False, index=raw.index)
         for mask, reason in bad_cells:
             mask = mask.fillna(False).astype(bool)
-            issues.add(name, reason, np.flatnonzero(mask.to_numpy()), reason, _plural(reason))
+            issues.add(name, reason, np.flatnonzero(mask.to_numpy()), reason, _plural(reason), merge=True)
             unreadable |= mask
         if not column.nullable:
             issues.add(name, "missing", np.flatnonzero(missing.to_numpy()), MISSING_VALUE, "values are missing (required)")
@@ -877,16 +897,17 @@ def _contract_order(schema: pa.DataFrameSchema, declared: dict) -> dict:
 
 
 def _collect_failures(failure_cases: pd.DataFrame, rules, flagged: dict[str, np.ndarray], issues: _Issues) -> None:
-    by_check: dict[tuple[str, str | None], list[int]] = {}
-    for case in failure_cases.itertuples(index=False):
-        if pd.isna(case.index):
-            continue
-        check = str(case.check)
-        # pandera lists a failing row of a dataframe-level check once per column: key rules by name only
-        column = None if check in rules or pd.isna(case.column) else str(case.column)
-        by_check.setdefault((check, column), []).append(int(case.index))
-    for (check, column), indices in by_check.items():
-        positions = np.unique(np.asarray(indices, dtype=np.int64))
+    cases = failure_cases[failure_cases["index"].notna()]
+    if cases.empty:
+        return
+    checks = cases["check"].astype(str)
+    # pandera lists a failing row of a dataframe-level check once per column: key rules by name only
+    columns = cases["column"].astype(object).where(~checks.isin(list(rules)) & cases["column"].notna(), None)
+    keyed = pd.DataFrame({"check": checks.to_numpy(), "column": columns.to_numpy(),
+                          "index": cases["index"].astype(np.int64).to_numpy()})
+    for (check, column), group in keyed.groupby(["check", "column"], dropna=False, sort=False):
+        column = None if pd.isna(column) else str(column)
+        positions = np.unique(group["index"].to_numpy())
         if check in rules:
             rule = rules[check]
             unreadable = np.zeros(len(issues.raw), dtype=bool)
@@ -899,7 +920,7 @@ def _collect_failures(failure_cases: pd.DataFrame, rules, flagged: dict[str, np.
             continue
         if column in flagged:
             positions = positions[~flagged[column][positions]]
-        issues.add(column, check, positions, check, _plural(check))
+        issues.add(column, check, positions, check, _plural(check), merge=check.startswith(FORMAT_CHECKS))
 
 
 def _sorted(problems: list[Problem], columns: list[str]) -> list[Problem]:
