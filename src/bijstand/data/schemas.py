@@ -551,7 +551,8 @@ def schema_markdown(kind: str) -> str:
                      f"{meta.get('allowed', '')} |")
     if schema.metadata.get("other_columns") == "group":
         lines.append("| any other column (optional) | text | grouping column, e.g. `borough`, `district`: an "
-                     "intervention may name it as its level of assignment (cluster variable) | any text; empty allowed |")
+                     "intervention may name it as its level of assignment (cluster variable) | "
+                     "any text; empty allowed |")
     return "\n".join(lines)
 
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 import csv
 import difflib
 import gzip
-import itertools
 import os
 import re
 import tempfile
@@ -836,7 +835,7 @@ def _check_file(path: str | os.PathLike, kind: str, known_areas, window) -> _Che
         return _Checked(label, kind, None, problems)
 
     issues = _Issues(label, read.lines, raw)
-    typed, flagged, clean = {}, {}, {}
+    typed, flagged = {}, {}
     for name, column in declared.items():
         parse = column.metadata["parse"]
         text = _stripped_text(raw[name]) if _is_text(raw[name]) else None
@@ -848,11 +847,12 @@ def _check_file(path: str | os.PathLike, kind: str, known_areas, window) -> _Che
             issues.add(name, reason, np.flatnonzero(mask.to_numpy()), reason, _plural(reason), merge=True)
             unreadable |= mask
         if not column.nullable:
-            issues.add(name, "missing", np.flatnonzero(missing.to_numpy()), MISSING_VALUE, "values are missing (required)")
+            issues.add(name, "missing", np.flatnonzero(missing.to_numpy()), MISSING_VALUE,
+                       "values are missing (required)")
             unreadable |= missing
         flagged[name] = unreadable.to_numpy()
-        clean[name] = not unreadable.any() and not (missing.any() and parse in ("int", "id", "bool"))
-        typed[name] = _final_dtype(values, parse) if clean[name] else values
+        clean = not unreadable.any() and not (missing.any() and parse in ("int", "id", "bool"))
+        typed[name] = _final_dtype(values, parse) if clean else values
     for name in extra if schema.metadata.get("other_columns") == "group" else ():
         text = _stripped_text(raw[name]) if _is_text(raw[name]) else None
         typed[name] = _parse_str(raw[name], _missing_text(raw[name], text), text)[0]
@@ -881,8 +881,9 @@ def _check_file(path: str | os.PathLike, kind: str, known_areas, window) -> _Che
             problems.append(Problem(label, "area", None, None, text))
     problems += issues.problems(len(raw))
     out = pd.DataFrame({name: frame[name] for name in _contract_order(schema, declared)}, index=raw.index)
-    for column in extra:
-        out[column] = frame[column] if column in frame.columns else raw[column]
+    for column in extra:  # grouping columns as text; other extra columns as read (CSV: text)
+        out[column] = frame[column] if column in frame.columns else (
+            raw[column].astype(object) if read.is_csv else raw[column])
     return _Checked(label, kind, out, problems)
 
 
