@@ -88,15 +88,63 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from bijstand.data.validate import DataValidationError, validate_partner_file
+    """Check a delivery folder exactly as ``bijstand run`` reads it (``load_register``), or one file.
 
-    try:
-        frame = validate_partner_file(args.path, kind=args.kind)
-    except DataValidationError as err:
-        print(str(err), file=sys.stderr)
+    Problems go to stderr (one line each, no traceback) and give exit code 1; a valid delivery prints one summary
+    line per file and gives 0.
+    """
+    import warnings
+
+    from bijstand.data.validate import DataValidationError, DataValidationWarning, describe, validate_partner_file
+
+    path = Path(args.path).expanduser()
+    if not path.exists():
+        relative = "" if path.is_absolute() else f" (a relative path is taken from the current folder, {Path.cwd()})"
+        print(f"bijstand validate-data: {os.path.abspath(path)}: no such file or folder{relative}", file=sys.stderr)
         return 1
-    print(f"{args.path}: {len(frame)} rows, valid {args.kind} file")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataValidationWarning)
+        try:
+            if path.is_dir():
+                from bijstand.data.sources import load_register
+
+                register = load_register(str(path))
+                frames = {"areas": register.areas, "spells": register.spells}
+                if register.spells is None:
+                    frames["panel"] = register.panel
+                lines = [f"{register.params['files'][table]}: {describe(table, frames[table])}"
+                         for table in ("areas", "spells", "panel") if table in register.params["files"]]
+                lines.append(f"{register.params['source']}: valid {register.params['delivery']} delivery "
+                             f"({'spells + areas' if register.spells is not None else 'panel + areas'})")
+            else:
+                kind = args.kind or _kind_from_name(path)
+                frame = validate_partner_file(path, kind=kind, known_areas=args.areas)
+                lines = [f"{path}: {describe(kind, frame)}", f"{path}: valid {kind} file"]
+        except DataValidationError as err:
+            _print_warnings(caught)
+            print(str(err), file=sys.stderr)
+            return 1
+        except (FileNotFoundError, NotADirectoryError) as err:
+            print(f"bijstand validate-data: {err}", file=sys.stderr)
+            return 1
+        except ValueError as err:  # the panel builder refused the validated spells
+            print(f"bijstand validate-data: {path}: {err}", file=sys.stderr)
+            return 1
+    _print_warnings(caught)
+    for line in lines:
+        print(line)
     return 0
+
+
+def _kind_from_name(path: Path) -> str:
+    """``spells``/``areas``/``panel`` from a file name such as ``areas_2024.csv``; ``spells`` otherwise."""
+    name = path.name.lower()
+    return next((kind for kind in ("areas", "panel", "spells") if name.startswith(kind)), "spells")
+
+
+def _print_warnings(caught) -> None:
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
 
 
 def _cmd_paper(args: argparse.Namespace) -> int:
@@ -177,9 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--params", help="write every register the notebooks read under this parameter file")
     sim.set_defaults(func=_cmd_simulate)
 
-    val = sub.add_parser("validate-data", help="check a partner's register file (CSV or Parquet)")
-    val.add_argument("path")
-    val.add_argument("--kind", choices=["spells", "areas", "panel"], default="spells")
+    val = sub.add_parser("validate-data", help="check a partner's delivery folder (spells + areas, or panel + areas) "
+                                               "as `run` reads it, or one file (CSV or Parquet)")
+    val.add_argument("path", help="delivery folder, or one file")
+    val.add_argument("--kind", choices=["spells", "areas", "panel"], default=None,
+                     help="format of a single file (default: from its name, e.g. areas.csv; else spells)")
+    val.add_argument("--areas", default=None, help="single spells or panel file: check its areas against this file")
     val.set_defaults(func=_cmd_validate)
 
     paper = sub.add_parser("paper", help="build the paper (PDF, HTML) from results/")
