@@ -44,7 +44,6 @@ RUN_NOT_IMPORTED = {
 #: test_pending_packages_are_not_used_yet fails as a reminder.
 PENDING = {
     "pdfplumber": "tests/test_layout.py (branch paper)",
-    "wildboottest": "tests/test_wild_reference.py (branch imputation)",
 }
 
 
