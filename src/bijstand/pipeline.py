@@ -645,6 +645,13 @@ def _move(source: Path, target: Path) -> None:
     shutil.move(str(source), str(target))
 
 
+def _remove_empty(*folders: Path) -> None:
+    """Remove folders that are empty, in order (no empty private/running/ left behind)."""
+    for folder in folders:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
 def _staging_folders(results_dir: Path) -> set[Path]:
     return set(results_dir.glob(".*.partial")) if results_dir.is_dir() else set()
 
@@ -661,6 +668,7 @@ def _quarantine(run: PlannedRun, partial: Path, results_dir: Path, before: set[P
     for folder in sorted(_staging_folders(results_dir)):
         if folder in ours or folder not in before:
             _move(folder, target / "results" / folder.name[1: -len(".partial")])
+    _remove_empty(private / "running")
     return target
 
 
@@ -772,6 +780,7 @@ def run_notebooks(names: list[str] | None = None, params_file: str | Path | None
         if log:
             log(f"executed {run.output}")
         done.append(run.output)
+    _remove_empty(private / "running", private)
     return done
 
 
