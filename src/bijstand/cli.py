@@ -1,4 +1,4 @@
-"""Command line interface: ``bijstand reproduce | test | run | plan | list | simulate | validate-data | paper | freeze``.
+"""Command line: ``bijstand reproduce | test | run | plan | list | simulate | validate-data | paper | freeze``.
 
 Every command also runs as ``python -m bijstand <command>`` (Windows without make: ``.venv\\Scripts\\python -m
 bijstand reproduce``). ``make reproduce`` and ``make test`` call ``bijstand reproduce`` and ``bijstand test``.
