@@ -115,7 +115,20 @@ def test_original_ci_matches_r(control):
     np.testing.assert_allclose([result.overall.ci_lower, result.overall.ci_upper],
                                reference[["lb", "ub"]].to_numpy()[0], rtol=1e-10)
     assert list(result.table["method"]) == ["Original", "C-LF"]
-    assert list(result.table.columns) == ["method", "delta", "mbar", "ci_lower", "ci_upper"]
+    assert list(result.table.columns) == ["method", "delta", "mbar", "ci_lower", "ci_upper", "at_grid_edge"]
+    assert not result.table["at_grid_edge"].any()
+
+
+@pytest.mark.slow
+def test_sets_reaching_the_end_of_rs_grid_are_flagged():
+    """With a large Mbar the C-LF set fills R's grid (+-20 sd): its bounds are the grid's ends, not the set's."""
+    event_study, vcov = _inputs("never")
+    betahat = event_study.loc[event_study["event_time"] != -1, "att"].to_numpy()
+    result = honest_sensitivity(betahat, vcov, num_pre=3, num_post=4, mbar=[0.5, 20.0])
+    edge = 20 * np.sqrt(vcov[3, 3])
+    assert result.robust["at_grid_edge"].tolist() == [False, True]
+    np.testing.assert_allclose(result.robust.loc[1, ["ci_lower", "ci_upper"]].to_numpy(float), [-edge, edge],
+                               rtol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -313,7 +313,9 @@ class HonestResult(ResultMixin):
         trends (R ``constructOriginalCS``).
     robust : pandas.DataFrame
         One row per restriction size: ``method`` (``"C-LF"`` or ``"FLCI"``), ``delta`` (``"DeltaRM"`` /
-        ``"DeltaSD"``), ``mbar`` (relative magnitudes) or ``m`` (smoothness), ``ci_lower, ci_upper``.
+        ``"DeltaSD"``), ``mbar`` (relative magnitudes) or ``m`` (smoothness), ``ci_lower, ci_upper`` and
+        ``at_grid_edge``: the robust set reaches an end of R's test-inversion grid (:math:`\\pm 20\\,sd_\\theta`), so
+        that bound is the grid's end, not a bound of the set (R reports such rows without a flag; moderndid warns).
     method : str
         ``"relative_magnitude"`` or ``"smoothness"``.
     l_vec : numpy.ndarray
@@ -345,12 +347,13 @@ class HonestResult(ResultMixin):
     def original(self) -> pd.DataFrame:
         """The conventional interval as a row of ``table`` (``method = "Original"``)."""
         return pd.DataFrame({"method": ["Original"], "delta": [None], self.parameter: [np.nan],
-                             "ci_lower": [self.overall.ci_lower], "ci_upper": [self.overall.ci_upper]})
+                             "ci_lower": [self.overall.ci_lower], "ci_upper": [self.overall.ci_upper],
+                             "at_grid_edge": [False]})
 
     @property
     def table(self) -> pd.DataFrame:
         """``original`` followed by ``robust`` (as R's ``createSensitivityPlot`` combines them):
-        ``method, delta, mbar|m, ci_lower, ci_upper``."""
+        ``method, delta, mbar|m, ci_lower, ci_upper, at_grid_edge``."""
         return pd.concat([self.original, self.robust], ignore_index=True)
 
     def breakdown(self, **kwargs) -> Breakdown:
@@ -439,12 +442,17 @@ def honest_sensitivity(
             raise ValueError("mbar must be a non-empty sequence of non-negative numbers")
         sd_theta = _sd_theta(sigma, weights, num_pre)
         grid_lb, grid_ub = -R_GRID_HALF_WIDTH_SD * sd_theta, R_GRID_HALF_WIDTH_SD * sd_theta
-        robust = moderndid.create_sensitivity_results_rm(
-            betahat, sigma, num_pre, num_post, method="C-LF", m_bar_vec=mbar_values, l_vec=weights, alpha=alpha,
-            grid_points=grid_points, grid_lb=grid_lb, grid_ub=grid_ub,
-        )
+        with warnings.catch_warnings():
+            # moderndid warns when the accepted set reaches an end of the grid; recorded in `at_grid_edge` instead
+            warnings.filterwarnings("ignore", message="CI is open at one of the endpoints")
+            robust = moderndid.create_sensitivity_results_rm(
+                betahat, sigma, num_pre, num_post, method="C-LF", m_bar_vec=mbar_values, l_vec=weights,
+                alpha=alpha, grid_points=grid_points, grid_lb=grid_lb, grid_ub=grid_ub,
+            )
         robust = robust.to_pandas().rename(columns={"Mbar": "mbar", "m_bar": "mbar"})
         grid_step = (grid_ub - grid_lb) / (grid_points - 1)
+        robust["at_grid_edge"] = ((robust["lb"] <= grid_lb + grid_step / 2)
+                                  | (robust["ub"] >= grid_ub - grid_step / 2))
     else:
         m_values = None if m_grid is None else np.asarray(m_grid, dtype=float)
         if m_values is not None and (m_values.size == 0 or (m_values < 0).any()):
@@ -455,7 +463,10 @@ def honest_sensitivity(
         robust = robust.to_pandas()
         grid_step = float("nan")
     robust = robust.rename(columns={"lb": "ci_lower", "ub": "ci_upper"})
-    robust = robust[["method", "delta", _PARAMETER[method], "ci_lower", "ci_upper"]].reset_index(drop=True)
+    if "at_grid_edge" not in robust:
+        robust["at_grid_edge"] = False        # the FLCI is not gridded
+    robust = robust[["method", "delta", _PARAMETER[method], "ci_lower", "ci_upper", "at_grid_edge"]]
+    robust = robust.reset_index(drop=True)
     return HonestResult(overall=overall, robust=robust, method=method, l_vec=weights, grid_step=float(grid_step),
                         betahat=betahat, sigma=sigma, num_pre=num_pre, num_post=num_post, alpha=alpha)
 
