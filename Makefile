@@ -1,6 +1,8 @@
 # bijstand-effects: one command reproduces everything, one tests everything.
-#   make reproduce   venv + data + every notebook (params/paper.yaml) + paper
-#   make test        venv + unit tests + every notebook under nbval (small default parameters)
+#   make reproduce   venv + `bijstand reproduce` (data + every run of params/paper.yaml + paper)
+#   make test        venv + `bijstand test` (unit tests + every notebook under nbval, small default parameters)
+# Every step is a `bijstand` command, so Windows without make runs the same thing:
+#   .venv\Scripts\python -m bijstand reproduce   /   .venv\Scripts\python -m bijstand test   (README)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -9,20 +11,16 @@ PY          := $(VENV)/bin/python
 BIJSTAND    := $(VENV)/bin/bijstand
 PARAMS      ?= params/paper.yaml
 STAMP       := $(VENV)/.installed
-NOTEBOOKS   := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-EXECUTED    := $(patsubst notebooks/%.ipynb,build/notebooks/%.ipynb,$(NOTEBOOKS))
-SOURCES     := $(shell find src -name '*.py' 2>/dev/null)
-PAPER_SRC   := $(wildcard paper/*)
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: help reproduce test venv data notebooks paper bench lab lock clean
+.PHONY: help reproduce test venv data notebooks runs paper bench lab lock clean FORCE
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
 
-reproduce: venv data notebooks paper  ## everything: environment, data, notebooks (paper.yaml), paper
-	@echo "done: notebooks in build/notebooks/, results in results/, paper in build/paper/"
+reproduce: $(STAMP)  ## everything: environment, data, every run of $(PARAMS), paper (skips what is up to date)
+	$(BIJSTAND) reproduce --params $(PARAMS)
 
 venv: $(STAMP)  ## create .venv with the locked package set (reused when up to date)
 
@@ -42,19 +40,20 @@ $(STAMP): requirements.lock pyproject.toml
 data: $(STAMP)  ## synthetic register with the paper's seed and scale in data/synthetic/
 	$(BIJSTAND) simulate --out data/synthetic --params $(PARAMS)
 
-notebooks: $(EXECUTED)  ## execute every notebook with $(PARAMS) into build/notebooks/
+notebooks: $(STAMP)  ## execute every run of $(PARAMS) into build/notebooks/<run>.ipynb (skips what is up to date)
+	$(BIJSTAND) run --params $(PARAMS) --skip-up-to-date
 
-build/notebooks/%.ipynb: notebooks/%.ipynb $(PARAMS) $(SOURCES) $(STAMP)
-	$(BIJSTAND) run $* --params $(PARAMS)
+build/notebooks/%.ipynb: $(STAMP) FORCE  # one run: make build/notebooks/<run>.ipynb
+	$(BIJSTAND) run $* --params $(PARAMS) --skip-up-to-date
 
-paper: build/paper/paper.pdf  ## build the paper (PDF + HTML) from results/
+runs: $(STAMP)  ## the runs of $(PARAMS): run, notebook, up to date or not
+	@$(BIJSTAND) plan --params $(PARAMS) --status
 
-build/paper/paper.pdf: $(PAPER_SRC) $(EXECUTED) $(STAMP)
+paper: $(STAMP)  ## build the paper (PDF + HTML) from results/
 	$(BIJSTAND) paper --results results --params $(PARAMS) --out build/paper
 
 test: $(STAMP)  ## unit tests + every notebook under nbval (results go to build/test-results/)
-	BIJSTAND_RESULTS_DIR=$(CURDIR)/build/test-results $(VENV)/bin/pytest -p no:cacheprovider \
-	    tests notebooks --nbval-lax --durations=15
+	$(BIJSTAND) test
 
 bench: $(STAMP)  ## speed and memory benchmarks (prints machine, command and timings)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
@@ -65,5 +64,7 @@ lab: $(STAMP)  ## open JupyterLab on the project's environment
 lock: $(STAMP)  ## re-pin requirements.lock to what .venv holds now
 	$(PY) -m pip freeze --exclude-editable | grep -v '^bijstand' > requirements.lock
 
-clean:  ## remove build output and results (keeps .venv and data)
+clean:  ## remove build output and results (keeps .venv, data and private/)
 	rm -rf build results
+
+FORCE:

@@ -138,7 +138,7 @@ def _sample_figures() -> dict[str, Figure]:
     rng = np.random.default_rng(3)
     e = np.arange(-12, 25)
     att = np.where(e >= 0, 0.1, 0.0) + rng.normal(0, 0.03, e.size)
-    event = pd.DataFrame({"event_time": e, "att": att, "ci_lower": att - 0.1, "ci_upper": att + 0.1,
+    event = pd.DataFrame({"event_time": e, "estimate": att, "ci_lower": att - 0.1, "ci_upper": att + 0.1,
                           "ucb_lower": att - 0.15, "ucb_upper": att + 0.15})
     truth = pd.DataFrame({"event_time": e, "att": np.where(e >= 0, 0.1, 0.0)})
     many = pd.DataFrame({"area": [f"RTM{i:02d}" for i in range(1, 43)], "start": 40 + np.arange(42) % 20})
@@ -162,8 +162,8 @@ def _sample_figures() -> dict[str, Figure]:
             "estimate": [0.1, -0.02, 0.05], "ci_lower": [0.0, -0.1, -0.05], "ci_upper": [0.2, 0.06, 0.15],
             "truth": [0.08, 0.0, 0.06]})),
         "survival": plots.survival_plot(km, failure=True, title="Re-inflow"),
-        "honest": plots.honest_plot(pd.DataFrame({"method": ["Original", "C-LF", "C-LF"], "Mbar": [np.nan, 0.5, 1],
-                                                  "lb": [-0.1, -0.2, -0.3], "ub": [0.2, 0.3, 0.4]})),
+        "honest": plots.honest_plot(pd.DataFrame({"method": ["Original", "C-LF", "C-LF"], "mbar": [np.nan, 0.5, 1],
+                                                  "ci_lower": [-0.1, -0.2, -0.3], "ci_upper": [0.2, 0.3, 0.4]})),
         "benchmark": plots.benchmark_plot(pd.DataFrame({
             "region_code": ["GM0363", "GM0599", "GM0362", "GM0001", "GM0002"],
             "bijstandsontvangers": [49320, 46210, 1350, 100, 5000], "uitstroom_werk_pct": [9.0, 10.0, 13.0, 8, 11]}),

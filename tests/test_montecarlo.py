@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dask.distributed as distributed
 import numpy as np
 import pandas as pd
 import pytest
@@ -51,11 +52,11 @@ def test_one_replication_runs_every_registered_estimator_against_the_truth():
     overall = cs.aggregate("simple").overall
     analytic = rows.iloc[0]
     np.testing.assert_allclose([analytic["estimate"], analytic["se"], analytic["ci_lower"], analytic["ci_upper"]],
-                               [overall["att"], overall["se"], overall["ci_lower"], overall["ci_upper"]], rtol=1e-12)
+                               [overall.estimate, overall.se, overall.ci_lower, overall.ci_upper], rtol=1e-12)
     # bootstrap and permutations use the two words of SeedSequence(the replication's second word)
     estimator_seed = int(np.random.SeedSequence(2024).generate_state(2, np.uint64)[1])
     boot_seed, perm_seed = (int(s) for s in np.random.SeedSequence(estimator_seed).generate_state(2, np.uint64))
-    wild = wild_bootstrap_test(cs.aggregate("simple"), n_boot=99, seed=boot_seed, weights="webb", studentized=True)
+    wild = wild_bootstrap_test(cs.aggregate("simple"), n_boot=99, seed=boot_seed, multiplier="webb", studentize=True)
     assert rows.iloc[1]["p_value"] == pytest.approx(wild.p_value)
     ri = randomization_test(cs, n_perm=19, seed=perm_seed)
     assert rows.iloc[2]["p_value"] == pytest.approx(ri.p_value)
@@ -93,9 +94,9 @@ def test_wild_bootstrap_interval_inverts_the_test(panel):
     simple = fit.aggregate("simple")
 
     def p_at(null):
-        return wild_bootstrap_test(simple, null=null, n_boot=99, seed=5, weights="webb", studentized=True).p_value
+        return wild_bootstrap_test(simple, null=null, n_boot=99, seed=5, multiplier="webb", studentize=True).p_value
 
-    att, se = simple.overall["att"], simple.overall["se"]
+    att, se = simple.overall.estimate, simple.overall.se
     lower, upper = _invert_test(p_at, att, se, 0.05)
     assert lower < att < upper
     step = 1e-5 * se
@@ -144,7 +145,6 @@ def test_study_is_deterministic_and_the_same_on_one_or_two_joblib_workers():
 
 @pytest.mark.slow
 def test_local_dask_cluster_gives_the_joblib_results():
-    distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         on_dask = simulation_study(3, seed=5, design=QUICK, scheduler_address=cluster.scheduler_address,
                                    progress=False)

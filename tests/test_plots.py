@@ -43,7 +43,7 @@ def event_table() -> pd.DataFrame:
     e = np.arange(-4, 7)
     att = np.where(e >= 0, 0.5 + 0.05 * e, 0.0)
     se = np.full(e.size, 0.1)
-    return pd.DataFrame({"event_time": e, "att": att, "se": se, "ci_lower": att - 1.96 * se,
+    return pd.DataFrame({"event_time": e, "estimate": att, "se": se, "ci_lower": att - 1.96 * se,
                          "ci_upper": att + 1.96 * se, "ucb_lower": att - 2.6 * se, "ucb_upper": att + 2.6 * se})
 
 
@@ -64,8 +64,8 @@ def test_event_study_plot_elements(event_table):
     assert len(vertical) == 1  # treatment line half a period after the reference period
 
 
-def test_event_study_plot_coef_without_band_adds_reference_marker(event_table):
-    table = event_table.drop(columns=["ucb_lower", "ucb_upper"]).rename(columns={"att": "coef"})
+def test_event_study_plot_without_band_adds_reference_marker(event_table):
+    table = event_table.drop(columns=["ucb_lower", "ucb_upper"])
     table = table.loc[table["event_time"] != -1]
     fig = event_study_plot(table)
     assert len(_bands(fig)) == 0
@@ -75,8 +75,8 @@ def test_event_study_plot_coef_without_band_adds_reference_marker(event_table):
 def test_event_study_plot_missing_columns(event_table):
     with pytest.raises(ValueError, match=r"event_study_plot: table is missing column\(s\) \['ci_upper'\]"):
         event_study_plot(event_table.drop(columns="ci_upper"))
-    with pytest.raises(ValueError, match=r"needs column 'att' \(or 'coef'\)"):
-        event_study_plot(event_table.drop(columns="att"))
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['estimate'\]"):
+        event_study_plot(event_table.drop(columns="estimate"))
     with pytest.raises(ValueError, match=r"missing column\(s\) \['ucb_upper'\]"):
         event_study_plot(event_table.drop(columns="ucb_upper"))
     with pytest.raises(ValueError, match=r"\(truth\): table is missing column\(s\) \['att'\]"):
@@ -248,13 +248,13 @@ def test_benchmark_plot_names_highlighted_municipalities():
 def test_honest_plot_draws_original_and_each_mbar():
     from bijstand.report.plots import honest_plot
 
-    bounds = pd.DataFrame({"method": ["Original", "C-LF", "C-LF"], "Mbar": [np.nan, 0.5, 1.0],
-                           "lb": [0.1, 0.05, -0.02], "ub": [0.3, 0.35, 0.42]})
+    bounds = pd.DataFrame({"method": ["Original", "C-LF", "C-LF"], "mbar": [np.nan, 0.5, 1.0],
+                           "ci_lower": [0.1, 0.05, -0.02], "ci_upper": [0.3, 0.35, 0.42]})
     fig = honest_plot(bounds)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["original", "0.5", "1"]
     segments = ax.collections[0].get_segments()
     assert len(segments) == 3
     np.testing.assert_allclose(segments[2][:, 1], [-0.02, 0.42])
-    with pytest.raises(ValueError, match="lb"):
-        honest_plot(bounds.drop(columns="lb"))
+    with pytest.raises(ValueError, match="ci_lower"):
+        honest_plot(bounds.drop(columns="ci_lower"))

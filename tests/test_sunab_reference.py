@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from bijstand.did.sunab import sun_abraham
 
@@ -22,7 +23,7 @@ def test_event_study_matches_fixest_sunab(mpdta):
     result = sun_abraham(mpdta, **MPDTA)
     np.testing.assert_array_equal(result.table["event_time"].to_numpy(), reference_times)
     # 15 significant digits in the CSV: compare at 1e-10 relative.
-    np.testing.assert_allclose(result.table["coef"], reference["estimate"], rtol=1e-10)
+    np.testing.assert_allclose(result.table["estimate"], reference["estimate"], rtol=1e-10)
     np.testing.assert_allclose(result.table["se"], reference["se"], rtol=1e-10)
     assert result.control == "never treated"
 
@@ -31,7 +32,11 @@ def test_event_study_matches_fixest_sunab(mpdta):
 def test_overall_att_matches_fixest_agg_att(mpdta):
     reference = pd.read_csv(FIXTURES / "fixest_mpdta_static.csv").set_index("model").loc["sunab_ATT"]
     result = sun_abraham(mpdta, **MPDTA)
-    np.testing.assert_allclose([result.att, result.att_se], [reference["estimate"], reference["se"]], rtol=1e-10)
+    np.testing.assert_allclose([result.overall.estimate, result.overall.se], [reference["estimate"], reference["se"]],
+                               rtol=1e-10)
+    assert result.overall.dof == 499   # fixest's t(G - 1)
+    assert result.overall.p_value == pytest.approx(2 * stats.t.sf(abs(result.overall.statistic), 499), rel=1e-12)
+    assert "Overall ATT (post-treatment cells, weighted by observations):" in result.summary()
 
 
 def test_interaction_weights_sum_to_one_per_event_time(mpdta):
@@ -62,7 +67,7 @@ def test_recovers_cohort_weighted_truth_without_noise():
     for event_time in (-3, -2, 0, 1, 3):
         cohorts = [c for c in (5, 8, 11) if 1 <= c + event_time <= 14]
         truth = np.mean([(event_time + 1) * c / 5.0 if event_time >= 0 else 0.0 for c in cohorts])
-        assert table.loc[event_time, "coef"] == pytest.approx(truth, abs=1e-9)
+        assert table.loc[event_time, "estimate"] == pytest.approx(truth, abs=1e-9)
 
 
 def test_last_treated_cohort_is_control_without_never_treated():
@@ -71,7 +76,7 @@ def test_last_treated_cohort_is_control_without_never_treated():
     assert result.control == "last treated cohort 11"
     table = result.table.set_index("event_time")
     assert table.index.max() == 11 - 1 - 5  # periods from 11 on are dropped
-    assert table.loc[0, "coef"] == pytest.approx(np.mean([1.0, 8 / 5]), abs=1e-9)
+    assert table.loc[0, "estimate"] == pytest.approx(np.mean([1.0, 8 / 5]), abs=1e-9)
 
 
 def test_missing_column_is_named(mpdta):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import pandas as pd
@@ -155,17 +154,18 @@ def test_did_error_is_exactly_the_estimator_on_the_world_without_the_interventio
                                 control_group="notyet", method="dr", cluster="area")
         cells = fits["all"].table[["group", "time"]]
         pd.testing.assert_frame_equal(cells, fits["placebo"].table[["group", "time"]])
-        gap = fits["all"].table["att"].to_numpy() - fits["placebo"].table["att"].to_numpy()
+        gap = fits["all"].table["estimate"].to_numpy() - fits["placebo"].table["estimate"].to_numpy()
         truth = cells.merge(register.truth.query("intervention == 'counter' and outcome == @outcome")
                             .rename(columns={"period": "time"}), on=["group", "time"], how="left")
         expected = np.where(truth["time"] >= truth["group"], truth["att"], 0.0)   # pre-period cells: zero effect
         np.testing.assert_allclose(gap, expected, rtol=0, atol=1e-10)
-        simple = {name: float(fit.aggregate("simple").overall["att"]) for name, fit in fits.items()}
+        simple = {name: fit.aggregate("simple").overall.estimate for name, fit in fits.items()}
         true_att = true_simple(register.truth, "counter", outcome, cells)
         assert simple["all"] - simple["placebo"] == pytest.approx(true_att, rel=0, abs=1e-10)
         if outcome == "outflow_enforcement_rate":
             assert true_att > 0.01    # a real effect, so the identity is not 0 == 0
-        dynamic = {name: fit.aggregate("dynamic").table.set_index("event_time")["att"] for name, fit in fits.items()}
+        dynamic = {name: fit.aggregate("dynamic").table.set_index("event_time")["estimate"]
+                   for name, fit in fits.items()}
         true_dyn = true_dynamic(register.truth, "counter", outcome, cells).set_index("event_time")["att"]
         np.testing.assert_allclose((dynamic["all"] - dynamic["placebo"]).loc[0:].to_numpy(),
                                    true_dyn.loc[0:].to_numpy(), rtol=0, atol=1e-10)
@@ -253,14 +253,7 @@ def test_area_panel_fast_and_known_truth():
     hazard = 100 * monthly["outflow"].sum() / monthly["stock"].sum()
     assert 1.7 < hazard < 2.5
     assert 15 < 100 * monthly["reinflow_12m"].sum() / monthly["inflow"].sum() < 25
-    timings = []
-    for seed in range(5):
-        t0 = time.perf_counter()
-        simulate_area_panel(seed=seed)
-        timings.append(time.perf_counter() - t0)
-    # target 50 ms (benchmarks/bench_register.py checks it); a loose bound here keeps the test stable on a
-    # busy machine while still catching a slowdown of several times
-    assert np.median(timings) < 0.15
+    # speed (target 50 ms for 22 areas x 120 months) is measured by benchmarks/bench_register.py, not asserted here
 
 
 def test_area_panel_custom_schedule_and_no_effect():

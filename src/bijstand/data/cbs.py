@@ -315,7 +315,10 @@ def fetch_cbs_pages(table_id: str, *, filters: str | None = None, select: Sequen
     if not re.fullmatch(r"[0-9A-Za-z]{5,12}", table_id):
         raise ValueError(f"table_id: {table_id!r} does not look like a CBS table id (e.g. '83450NED')")
     if session is None:
-        import requests  # imported lazily: only online use needs it
+        from bijstand.extras import extra_required
+
+        with extra_required("cbs", "downloading CBS tables"):
+            import requests  # imported lazily: only online use needs it
 
         session = requests.Session()
     url: str | None = f"{base_url.rstrip('/')}/{table_id}/{dataset}"

@@ -2,9 +2,16 @@
 
 Every notebook has a parameter ``data_source``. ``"synthetic"`` (the default) loads the synthetic register for the
 notebook's ``seed`` and ``scale`` from ``data/synthetic/`` (simulating and caching it when it is not there yet);
-any other value is a folder holding a partner's register in the documented schema (``data/README.md``):
-``spells.parquet`` or ``spells.csv`` and ``areas.csv`` or ``areas.parquet``. Partner files are validated first and
-every problem is reported with file, column and row; a partner register has no ground truth.
+any other value is a folder holding a partner's delivery in the documented formats (``data/README.md``):
+
+* ``spells`` + ``areas`` (the panel is built from the spells), or
+* ``panel`` + ``areas`` (a panel-only delivery, for partners who can release aggregates only: the register then has
+  no person spells, ``spells=None``),
+
+each as ``<table>.csv``, ``.csv.gz`` or ``.parquet``. A relative folder is taken from the current working directory.
+The delivery is validated as a whole first (:func:`bijstand.data.validate.validate_delivery`, the same check
+``bijstand validate-data FOLDER`` runs) and every problem is reported with file, column and row; a partner register
+has no ground truth.
 """
 
 from __future__ import annotations
@@ -34,18 +41,20 @@ class Register:
     Attributes
     ----------
     spells, areas
-        Person spells and areas in the documented schema (``data/README.md``).
+        Person spells and areas in the documented schema (``data/README.md``); ``spells`` is ``None`` for a
+        panel-only partner delivery (use :meth:`require_spells` where spells are needed).
     panel
         Area x month panel (:func:`bijstand.data.panel.build_area_panel`).
     truth
         True effects (long table, see :mod:`bijstand.data.synthetic`) for synthetic data; ``None`` for partner data.
     params
-        How the register was made: the simulator's parameters, or ``{"source": folder}`` for partner data.
+        How the register was made: the simulator's parameters, or for partner data
+        ``{"source": absolute folder, "delivery": "spells" | "panel", "files": {table: file}}``.
     source
         Human-readable origin, printed by the notebooks.
     """
 
-    spells: pd.DataFrame
+    spells: pd.DataFrame | None
     areas: pd.DataFrame
     panel: pd.DataFrame
     truth: pd.DataFrame | None
@@ -56,6 +65,30 @@ class Register:
     def is_synthetic(self) -> bool:
         """Whether true effects are known."""
         return self.truth is not None
+
+    @property
+    def has_spells(self) -> bool:
+        """Whether person spells are available (not for a panel-only partner delivery)."""
+        return self.spells is not None
+
+    def require_spells(self, purpose: str = "this analysis") -> pd.DataFrame:
+        """The person spells, or a ``ValueError`` saying that ``purpose`` needs them (panel-only delivery)."""
+        if self.spells is None:
+            raise ValueError(f"{purpose} needs person spells, but {self.source} is a panel-only delivery (panel + "
+                             "areas); deliver spells.csv (or .parquet) as well to run it")
+        return self.spells
+
+    @property
+    def records_non_response(self) -> bool:
+        """Whether the register records exits for non-response (any spell, or any panel month, has one).
+
+        When it does not, such exits sit under ``enforcement`` and non-response is "not recorded", not zero.
+        """
+        if self.spells is not None and "exit_reason" in self.spells.columns:
+            return bool((self.spells["exit_reason"] == "non_response").any())
+        if "outflow_non_response" in self.panel.columns:
+            return bool(self.panel["outflow_non_response"].fillna(0).gt(0).any())
+        return False
 
 
 def synthetic_folder(seed: int, scale: float, cache_dir: Path | None = None) -> Path:
@@ -80,13 +113,27 @@ def write_synthetic(cache_dir: Path | None = None, *, seed: int, scale: float) -
     return folder
 
 
-def _find(folder: Path, stem: str) -> Path:
-    for ext in (".parquet", ".csv"):
-        if (folder / f"{stem}{ext}").is_file():
-            return folder / f"{stem}{ext}"
-    raise FileNotFoundError(
-        f"partner data folder {folder} has no {stem}.parquet or {stem}.csv (see data/README.md for the schema)"
-    )
+def resolve_data_source(data_source: str | os.PathLike) -> Path:
+    """Absolute path of a partner folder; a relative path is taken from the current working directory.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder does not exist (the message names the absolute path tried and the working directory).
+    NotADirectoryError
+        If the path is a file (e.g. ``spells.csv`` itself instead of its folder).
+    """
+    given = Path(data_source).expanduser()
+    folder = Path(os.path.abspath(given))  # abspath, not resolve(): keeps mapped network drives as the user wrote them
+    if not folder.exists():
+        relative = ("" if given.is_absolute()
+                    else f"; a relative data_source is taken from the current working directory, {Path.cwd()}")
+        raise FileNotFoundError(f"data_source {str(data_source)!r} is neither 'synthetic' nor an existing folder: "
+                                f"{folder} does not exist{relative}")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"data_source {str(data_source)!r}: {folder} is a file; give the folder that holds "
+                                 "the delivery (areas + spells, or areas + panel)")
+    return folder
 
 
 def load_register(data_source: str = SYNTHETIC, *, seed: int = 20240101, scale: float = 1.0,
@@ -96,7 +143,9 @@ def load_register(data_source: str = SYNTHETIC, *, seed: int = 20240101, scale: 
     Parameters
     ----------
     data_source
-        ``"synthetic"`` or the path of a folder with a partner's ``spells`` and ``areas`` files.
+        ``"synthetic"`` or the path of a folder with a partner's delivery: ``spells`` + ``areas`` files, or
+        ``panel`` + ``areas`` files (panel-only: the returned register has ``spells=None``). A relative path is
+        taken from the current working directory.
     seed, scale
         Seed and size multiplier of the synthetic register (ignored for partner data).
     cache_dir
@@ -105,7 +154,15 @@ def load_register(data_source: str = SYNTHETIC, *, seed: int = 20240101, scale: 
     Raises
     ------
     bijstand.data.validate.DataValidationError
-        When a partner file breaks the schema; the message lists file, column and row of every problem.
+        When the delivery breaks the formats; the message lists file, column and row of every problem of every file
+        (a file that cannot be read at all: one line naming it).
+    FileNotFoundError, NotADirectoryError
+        When ``data_source`` is not an existing folder (the message names the absolute path tried).
+
+    Warns
+    -----
+    bijstand.data.validate.DataValidationWarning
+        For anything worth knowing in a valid delivery (extra columns, ignored ``first_treat_*`` panel columns).
     """
     if data_source == SYNTHETIC:
         from bijstand.data.synthetic import read_register
@@ -114,13 +171,17 @@ def load_register(data_source: str = SYNTHETIC, *, seed: int = 20240101, scale: 
         return Register(synthetic.spells, synthetic.areas, synthetic.panel, synthetic.truth, synthetic.params,
                         f"synthetic register (seed={seed}, scale={scale:g})")
 
-    from bijstand.data.panel import build_area_panel
-    from bijstand.data.validate import validate_partner_file
+    from bijstand.data.validate import validate_delivery
 
-    folder = Path(data_source).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"data_source {data_source!r} is neither 'synthetic' nor an existing folder")
-    areas = validate_partner_file(_find(folder, "areas"), kind="areas")
-    spells = validate_partner_file(_find(folder, "spells"), kind="spells", known_areas=areas)
-    panel = build_area_panel(spells, areas)
-    return Register(spells, areas, panel, None, {"source": str(folder)}, f"partner register in {folder}")
+    folder = resolve_data_source(data_source)
+    delivery = validate_delivery(folder)
+    params = {"source": str(folder), "delivery": delivery.kind,
+              "files": {table: str(path) for table, path in delivery.files.items()}}
+    if delivery.spells is None:
+        return Register(None, delivery.areas, delivery.panel, None, params,
+                        f"partner register in {folder} (panel-only delivery)")
+
+    from bijstand.data.panel import build_area_panel
+
+    panel = build_area_panel(delivery.spells, delivery.areas)
+    return Register(delivery.spells, delivery.areas, panel, None, params, f"partner register in {folder}")

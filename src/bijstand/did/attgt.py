@@ -41,17 +41,27 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from bijstand.did import aggte as _aggte
-from bijstand.did.bootstrap import BOOT_WEIGHTS, analytic_se, multiplier_bootstrap
+from bijstand.did.bootstrap import analytic_se, multiplier_bootstrap
+from bijstand.did.results import (
+    CONTROL_GROUPS, ControlGroup, Critical, Effect, Multiplier, ResultMixin, check_control_group, check_multiplier,
+    check_option, critical_value, degrees_of_freedom, glance_frame, summary_text, tidy_order, wald_columns,
+)
 
-CONTROL_GROUPS = ("never", "notyet")
-METHODS = ("dr", "ipw", "reg")
-BASE_PERIODS = ("varying", "universal")
+Method = Literal["dr", "ipw", "reg"]
+BasePeriod = Literal["varying", "universal"]
+METHODS: tuple[str, ...] = ("dr", "ipw", "reg")
+BASE_PERIODS: tuple[str, ...] = ("varying", "universal")
+#: Readable names of the 2x2 estimators (for summaries).
+METHOD_LABELS = {"dr": "doubly robust (dr)", "ipw": "inverse probability weighting (ipw)",
+                 "reg": "outcome regression (reg)"}
+CONTROL_GROUP_LABELS = {"never": "never treated", "notyet": "never and not yet treated"}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -145,7 +155,7 @@ def did_2x2(delta_y: np.ndarray, treated: np.ndarray, X: np.ndarray, weights: np
         inf_cont = (w_treat * fitted - w_treat * eta_cont
                     + lin_rep_ols @ (w_treat[:, None] * X).mean(0)) / w_treat.mean()
     else:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        check_option("method", method, METHODS)
     return float(eta_treat - eta_cont), inf_treat - inf_cont
 
 
@@ -294,6 +304,7 @@ class _Sample:
 
 def _sample(times: np.ndarray, raw_groups: np.ndarray, control_group: str, anticipation: int,
             *, warn: bool = True) -> _Sample:
+    control_group = check_control_group(control_group)
     # units first treated after the last period are never treated within the window (R did)
     g = np.where(raw_groups > times[-1], 0.0, raw_groups)
     # R drops units already treated (or anticipating) in the first period: they have no pre-period
@@ -329,6 +340,8 @@ class _CellDesign:
 def _cell_design(times: np.ndarray, groups: np.ndarray, control_group: str, base_period: str,
                  anticipation: int) -> _CellDesign:
     """Which 2×2 comparison each ATT(g,t) is, in R ``did::compute.att_gt``'s order (by group, then time)."""
+    control_group = check_control_group(control_group)
+    base_period = check_option("base_period", base_period, BASE_PERIODS)
     offset = 0 if base_period == "universal" else 1
     n_t = times.size
     group, current, base, post = [], [], [], []
@@ -347,8 +360,10 @@ def _cell_design(times: np.ndarray, groups: np.ndarray, control_group: str, base
     group, current, base, post = (np.concatenate(a) for a in (group, current, base, post))
     if control_group == "notyet":
         bound = times[np.maximum(current, base)] + anticipation
-    else:
+    elif control_group == "never":
         bound = np.full(group.size, np.inf)
+    else:  # pragma: no cover - check_control_group above admits only these two
+        raise AssertionError(control_group)
     return _CellDesign(group=group, current=current, base=base, bound=bound, post=post)
 
 
@@ -445,14 +460,17 @@ def _covariate_cells(Y: np.ndarray, X_periods: np.ndarray, unit_groups: np.ndarr
     return att, influence
 
 
-def estimate_cells(panel: PanelArrays, raw_groups: np.ndarray | None = None, *, control_group: str = "never",
-                   method: str = "dr", base_period: str = "varying", anticipation: int = 0,
+def estimate_cells(panel: PanelArrays, raw_groups: np.ndarray | None = None, *, control_group: ControlGroup = "never",
+                   method: Method = "dr", base_period: BasePeriod = "varying", anticipation: int = 0,
                    with_influence: bool = True, warn: bool = True) -> _Cells:
     """ATT(g,t) for every cell from :class:`PanelArrays` (optionally with other first-treated periods).
 
     The array-level entry point behind :func:`att_gt`; randomisation inference calls it with permuted
-    ``raw_groups`` and ``with_influence=False``.
+    ``raw_groups`` and ``with_influence=False``. Options are checked as in :func:`att_gt` (unknown values raise).
     """
+    control_group = check_control_group(control_group)
+    method = check_option("method", method, METHODS)
+    base_period = check_option("base_period", base_period, BASE_PERIODS)
     raw_groups = panel.raw_groups if raw_groups is None else np.asarray(raw_groups, float)
     sample = _sample(panel.times, raw_groups, control_group, anticipation, warn=warn)
     Y = panel.outcome
@@ -481,39 +499,43 @@ def estimate_cells(panel: PanelArrays, raw_groups: np.ndarray | None = None, *, 
 # Result object and the public function
 # ----------------------------------------------------------------------------------------------------------------
 
-def _intervals(table: pd.DataFrame, alpha: float, crit_val: float | None) -> pd.DataFrame:
-    z = norm.ppf(1 - alpha / 2)
-    table["ci_lower"] = table["att"] - z * table["se"]
-    table["ci_upper"] = table["att"] + z * table["se"]
-    if crit_val is not None:
-        table["ucb_lower"] = table["att"] - crit_val * table["se"]
-        table["ucb_upper"] = table["att"] + crit_val * table["se"]
-    return table
+def describe_inference(options: dict, n_clusters: int) -> str:
+    """Short text of how standard errors were obtained, e.g. ``"analytic (influence function), clustered by area"``."""
+    clusters = (f"clustered by {options['cluster']} ({n_clusters} clusters)" if options.get("cluster")
+                else f"by unit ({n_clusters} units)")
+    if options.get("n_boot"):
+        return f"multiplier bootstrap ({options['multiplier']}, {options['n_boot']} draws), {clusters}"
+    return f"analytic (influence function), {clusters}"
 
 
 @dataclass
-class ATTgtResult:
+class ATTgtResult(ResultMixin):
     """Group-time average treatment effects (R ``did::att_gt``'s ``MP`` object).
 
     Attributes
     ----------
     table
-        One row per cell in R's order: ``group, time, att, se, ci_lower, ci_upper`` (pointwise normal intervals),
-        ``ucb_lower, ucb_upper`` (uniform sup-t band, only when bootstrapped) and ``post`` (:math:`t \\ge g`).
-    crit_val
-        Critical value of the uniform band (bootstrap), or the pointwise normal quantile.
+        One row per cell in R's order: ``group, time, estimate, se, statistic, p_value, ci_lower, ci_upper``
+        (pointwise, with the critical value of ``critical``), ``ucb_lower, ucb_upper`` (uniform sup-t band, only
+        when bootstrapped) and ``post`` (:math:`t \\ge g`).
+    band_crit_value
+        Critical value of the uniform band (bootstrap sup-t), ``None`` without bootstrap.
+    crit_value, dof
+        Pointwise critical value and its degrees of freedom (``None`` = normal).
     unit_ids, unit_groups, unit_weights
         The units that entered (R drops units treated in the first period), their group (0 = comparison only)
         and sampling weights normalised to mean 1.
     cluster_codes, n_clusters
-        Cluster code 0..G-1 of each unit, or ``None`` (every unit its own cluster).
+        Cluster code 0..G-1 of each unit, or ``None`` (every unit its own cluster, G = units).
     options
         The estimation options (control_group, method, base_period, anticipation, alpha, n_boot, seed,
-        boot_weights).
+        multiplier, critical, cluster, weights).
     """
 
     table: pd.DataFrame
-    crit_val: float
+    band_crit_value: float | None
+    crit_value: float
+    dof: int | None
     unit_ids: np.ndarray = field(repr=False)
     unit_groups: np.ndarray = field(repr=False)
     unit_weights: np.ndarray = field(repr=False)
@@ -533,21 +555,64 @@ class ATTgtResult:
         """Number of units that entered the estimation."""
         return self.unit_groups.size
 
-    def aggregate(self, kind: str = "simple", *, min_e: float = -np.inf, max_e: float = np.inf,
-                  balance_e: int | None = None, n_boot: int | None = None, seed: int | None = None
-                  ) -> _aggte.AggregateResult:
+    @property
+    def inference(self) -> str:
+        """How the standard errors were obtained."""
+        return describe_inference(self.options, self.n_clusters)
+
+    @cached_property
+    def overall(self) -> Effect:
+        """The simple aggregation's overall ATT (R ``aggte(type = "simple")``), with ``att_gt``'s inference."""
+        return self.aggregate("simple").overall
+
+    def aggregate(self, kind: _aggte.Kind = "simple", *, min_e: float = -np.inf, max_e: float = np.inf,
+                  balance_e: int | None = None, n_boot: int | None = None, seed: int | None = None,
+                  critical: Critical | None = None) -> _aggte.AggregateResult:
         """Aggregate ATT(g,t) as R ``did::aggte(type=kind)``; see :func:`bijstand.did.aggte.aggregate`.
 
-        ``n_boot``/``seed`` default to the values given to :func:`att_gt` (0 = analytic standard errors).
+        ``n_boot``/``seed``/``critical`` default to the values given to :func:`att_gt` (``n_boot=0``: analytic).
         """
         return _aggte.aggregate(self, kind, min_e=min_e, max_e=max_e, balance_e=balance_e, n_boot=n_boot,
-                                seed=seed)
+                                seed=seed, critical=critical)
+
+    def summary(self) -> str:
+        """Printable summary (R ``summary(att_gt(...))``)."""
+        options = self.options
+        table = self.table.drop(columns="post")
+        band = (f"; uniform band {self.band_crit_value:.4g} (bootstrap sup-t over the cells)"
+                if self.band_crit_value is not None else "")
+        reference = "N(0,1)" if self.dof is None else f"t({self.dof})"
+        header = [
+            ("Estimator", f"Callaway & Sant'Anna (2021) ATT(g,t), {METHOD_LABELS[options['method']]}"),
+            ("Control group", CONTROL_GROUP_LABELS[options["control_group"]]),
+            ("Base period", options["base_period"]),
+            ("Anticipation", options["anticipation"] or None),
+            ("Units", self.n_units),
+            ("Clusters", self.n_clusters if options.get("cluster") else f"{self.n_clusters} (units)"),
+            ("Sampling weights", options.get("weights")),
+            ("Inference", self.inference),
+            ("Critical value", f"{self.crit_value:.4g} from {reference}, {100 * (1 - options['alpha']):g}% "
+                               f"pointwise intervals{band}"),
+        ]
+        return summary_text(title="Group-time average treatment effects", header=header, table=table,
+                            table_label="ATT(g,t)", stars="interval")
+
+    def glance(self) -> pd.DataFrame:
+        """One row: estimator, n_obs, n_units, n_clusters, n_cells, control_group, method, base_period, ..."""
+        options = self.options
+        return glance_frame(estimator="att_gt", n_obs=int(self.panel.outcome.size), n_units=self.n_units,
+                            n_clusters=self.n_clusters, n_cells=len(self.table),
+                            control_group=options["control_group"], method=options["method"],
+                            base_period=options["base_period"], anticipation=options["anticipation"],
+                            inference=self.inference, critical=options["critical"], dof=self.dof,
+                            alpha=options["alpha"])
 
 
 def att_gt(data: pd.DataFrame, *, y: str, unit: str, time: str, group: str, covariates: list[str] | None = None,
-           control_group: str = "never", method: str = "dr", base_period: str = "varying", anticipation: int = 0,
-           weights: str | None = None, cluster: str | None = None, n_boot: int = 0, seed: int | None = None,
-           boot_weights: str = "rademacher", alpha: float = 0.05) -> ATTgtResult:
+           control_group: ControlGroup = "never", method: Method = "dr", base_period: BasePeriod = "varying",
+           anticipation: int = 0, weights: str | None = None, cluster: str | None = None, n_boot: int = 0,
+           seed: int | None = None, multiplier: Multiplier = "rademacher", critical: Critical = "normal",
+           alpha: float = 0.05) -> ATTgtResult:
     """Group-time average treatment effects of Callaway & Sant'Anna (2021), as R ``did::att_gt`` 2.5.1.
 
     Parameters
@@ -560,8 +625,9 @@ def att_gt(data: pd.DataFrame, *, y: str, unit: str, time: str, group: str, cova
     covariates
         Covariate columns (values of the earlier period of each 2×2 enter, as R does for panels).
     control_group
-        ``"never"`` (never treated) or ``"notyet"`` (never and not yet treated). Without never-treated units,
-        ``"notyet"`` uses the last cohort as comparison group and drops the periods from its treatment on, as R.
+        ``"never"`` (never treated) or ``"notyet"`` (never and not yet treated); R's ``"nevertreated"`` and
+        ``"notyettreated"`` are accepted. Without never-treated units, ``"notyet"`` uses the last cohort as
+        comparison group and drops the periods from its treatment on, as R.
     method
         ``"dr"`` (doubly robust, ``DRDID::drdid_panel``; default), ``"ipw"`` or ``"reg"``.
     base_period
@@ -577,10 +643,14 @@ def att_gt(data: pd.DataFrame, *, y: str, unit: str, time: str, group: str, cova
         Multiplier-bootstrap draws (0 = analytic standard errors, pointwise intervals only).
     seed
         Seed of the bootstrap.
-    boot_weights
-        ``"rademacher"`` (what R ``did`` 2.5.1 draws: ``BMisc::multiplier_bootstrap`` fills Rademacher signs,
-        although parts of R's documentation speak of Mammen weights), ``"mammen"`` or ``"webb"`` (six-point,
-        for few clusters).
+    multiplier
+        Distribution of the bootstrap multipliers: ``"rademacher"`` (what R ``did`` 2.5.1 draws:
+        ``BMisc::multiplier_bootstrap`` fills Rademacher signs, although parts of R's documentation speak of
+        Mammen weights), ``"mammen"`` or ``"webb"`` (six-point, for few clusters).
+    critical
+        Reference distribution of pointwise p-values and intervals: ``"normal"`` (R's) or ``"t"`` (Student's t
+        with G - 1 degrees of freedom, G clusters or units). The uniform band always uses the bootstrap's sup-t
+        critical value.
     alpha
         Level of intervals and bands.
 
@@ -590,19 +660,24 @@ def att_gt(data: pd.DataFrame, *, y: str, unit: str, time: str, group: str, cova
 
     Examples
     --------
-    >>> import moderndid  # doctest: +SKIP
-    >>> res = att_gt(moderndid.load_mpdta().to_pandas(), y="lemp", unit="countyreal", time="year",
-    ...              group="first.treat")  # doctest: +SKIP
-    >>> res.aggregate("dynamic").overall["att"]  # doctest: +SKIP
+    The county panel ``mpdta`` of R ``did`` (shipped with ``moderndid``):
+
+    >>> import moderndid
+    >>> mpdta = moderndid.load_mpdta().to_pandas()
+    >>> res = att_gt(mpdta, y="lemp", unit="countyreal", time="year", group="first.treat")
+    >>> res.table.head(3).round(4)
+       group  time  estimate      se  statistic  p_value  ci_lower  ci_upper  post
+    0   2004  2004   -0.0105  0.0233    -0.4517   0.6515   -0.0561    0.0351  True
+    1   2004  2005   -0.0704  0.0310    -2.2728   0.0230   -0.1312   -0.0097  True
+    2   2004  2006   -0.1373  0.0364    -3.7672   0.0002   -0.2087   -0.0658  True
+    >>> round(res.aggregate("dynamic").overall.estimate, 4)
+    -0.0772
     """
-    if control_group not in CONTROL_GROUPS:
-        raise ValueError(f"control_group must be one of {CONTROL_GROUPS}, got {control_group!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if base_period not in BASE_PERIODS:
-        raise ValueError(f"base_period must be one of {BASE_PERIODS}, got {base_period!r}")
-    if boot_weights not in BOOT_WEIGHTS:
-        raise ValueError(f"boot_weights must be one of {BOOT_WEIGHTS}, got {boot_weights!r}")
+    control_group = check_control_group(control_group)
+    method = check_option("method", method, METHODS)
+    base_period = check_option("base_period", base_period, BASE_PERIODS)
+    multiplier = check_multiplier(multiplier)
+    critical = check_option("critical", critical, ("normal", "t"))
     if not (isinstance(anticipation, (int, np.integer)) and anticipation >= 0):
         raise ValueError(f"anticipation must be a non-negative integer, got {anticipation!r}")
     if not 0 < alpha < 1:
@@ -611,35 +686,39 @@ def att_gt(data: pd.DataFrame, *, y: str, unit: str, time: str, group: str, cova
                          cluster=cluster)
     cells = estimate_cells(panel, control_group=control_group, method=method, base_period=base_period,
                            anticipation=anticipation)
-    return _result_from_cells(panel, cells, control_group=control_group, method=method, base_period=base_period,
-                              anticipation=anticipation, n_boot=n_boot, seed=seed, boot_weights=boot_weights,
-                              alpha=alpha)
+    options = {"control_group": control_group, "method": method, "base_period": base_period,
+               "anticipation": anticipation, "alpha": alpha, "n_boot": n_boot, "seed": seed,
+               "multiplier": multiplier, "critical": critical, "cluster": cluster, "weights": weights,
+               "covariates": list(covariates or [])}
+    return _result_from_cells(panel, cells, options)
 
 
-def _result_from_cells(panel: PanelArrays, cells: _Cells, *, control_group: str, method: str, base_period: str,
-                       anticipation: int, n_boot: int, seed: int | None, boot_weights: str,
-                       alpha: float) -> ATTgtResult:
+def _result_from_cells(panel: PanelArrays, cells: _Cells, options: dict) -> ATTgtResult:
     units = cells.sample.units
     cluster_codes, n_clusters = None, int(units.sum())
     if panel.clusters is not None:
         cluster_codes, uniques = pd.factorize(panel.clusters[units], sort=True)
         n_clusters = len(uniques)
     influence = cells.influence_t.T
-    table = pd.DataFrame({"group": cells.group, "time": cells.time, "att": cells.att})
+    alpha, n_boot = options["alpha"], options["n_boot"]
+    dof = degrees_of_freedom(options["critical"], n_clusters)
+    table = pd.DataFrame({"group": cells.group, "time": cells.time, "estimate": cells.att})
+    band = None
     if n_boot:
-        boot = multiplier_bootstrap(influence, n_boot=n_boot, seed=seed, cluster_codes=cluster_codes,
-                                    n_clusters=n_clusters, boot_weights=boot_weights, alpha=alpha)
-        table["se"], crit = boot.se, boot.crit_val
+        boot = multiplier_bootstrap(influence, n_boot=n_boot, seed=options["seed"], cluster_codes=cluster_codes,
+                                    n_clusters=n_clusters, multiplier=options["multiplier"], alpha=alpha)
+        table["se"], band = boot.se, boot.crit_value
     else:
-        table["se"], crit = analytic_se(influence, cluster_codes, n_clusters), float(norm.ppf(1 - alpha / 2))
-    table = _intervals(table, alpha, crit if n_boot else None)
+        table["se"] = analytic_se(influence, cluster_codes, n_clusters)
+    table = wald_columns(table, alpha=alpha, dof=dof)
+    if n_boot:
+        table["ucb_lower"] = table["estimate"] - band * table["se"]
+        table["ucb_upper"] = table["estimate"] + band * table["se"]
     table["post"] = cells.post
     integral = np.all(np.mod(table[["group", "time"]].to_numpy(), 1) == 0)
     if integral:
         table[["group", "time"]] = table[["group", "time"]].astype(np.int64)
-    options = {"control_group": control_group, "method": method, "base_period": base_period,
-               "anticipation": anticipation, "alpha": alpha, "n_boot": n_boot, "seed": seed,
-               "boot_weights": boot_weights}
-    return ATTgtResult(table=table, crit_val=crit, unit_ids=panel.unit_ids[units],
+    return ATTgtResult(table=tidy_order(table, ["group", "time"]), band_crit_value=band,
+                       crit_value=critical_value(alpha, dof), dof=dof, unit_ids=panel.unit_ids[units],
                        unit_groups=cells.sample.unit_groups, unit_weights=cells.weights, cluster_codes=cluster_codes,
                        n_clusters=n_clusters, options=options, influence_t=cells.influence_t, panel=panel)

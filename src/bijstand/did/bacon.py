@@ -32,10 +32,15 @@ effect absorbs their treatment, so they act exactly like never-treated units. Th
 own group, which contributes only "Later vs Always Treated" comparisons (as in R ``bacondecomp``);
 the identity above holds with them.
 
+The comparison types carry R ``bacondecomp``'s labels ("Treated vs Untreated" for never-treated controls).
+R computes each weight from the observation counts and treatment shares of the 2x2 subsample and rescales
+the weights to sum to one; the closed forms above are the same numbers. ``tests/test_bacon.py`` checks every
+2x2 estimate and weight and the summary by type against ``bacondecomp`` 0.1.3 on ``mpdta`` to 1e-10, and the
+identity (weights sum to one and reproduce the TWFE coefficient) on simulated panels.
+
 Written here because no maintained Python implementation is available to the project: the only
 PyPI candidate found (``pybacondecomp`` 0.1.0, a single release) is not in the lock file, and R
-``bacondecomp`` is not callable from the pipeline. The decomposition is checked by its identity
-(weights sum to one and reproduce the TWFE coefficient to 1e-10) in ``tests/test_bacon.py``.
+``bacondecomp`` is not callable from the pipeline.
 """
 
 from __future__ import annotations
@@ -45,16 +50,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bijstand.did.results import Effect, ResultMixin, format_table, glance_frame, summary_text
 from bijstand.did.twfe import _require_columns, _validate_panel
 
-TYPE_TREATED_VS_NEVER = "Treated vs Never Treated"
+TYPE_TREATED_VS_UNTREATED = "Treated vs Untreated"
 TYPE_EARLIER_VS_LATER = "Earlier vs Later Treated"
 TYPE_LATER_VS_EARLIER = "Later vs Earlier Treated"
 TYPE_LATER_VS_ALWAYS = "Later vs Always Treated"
 
 
 @dataclass(frozen=True)
-class BaconDecomposition:
+class BaconDecomposition(ResultMixin):
     """Result of :func:`bacon_decomposition`.
 
     Attributes
@@ -62,16 +68,38 @@ class BaconDecomposition:
     table : pandas.DataFrame
         One row per 2x2 comparison with positive weight: ``type, treated, control, estimate, weight``.
         ``treated``/``control`` are the first-treated periods of the groups in those roles
-        (0 = never treated; always-treated units keep their own first-treated value).
-    twfe_coef : float
-        The static TWFE coefficient (computed directly by the within estimator).
+        (0 = never treated, R's ``Inf``; always-treated units keep their own first-treated value). A
+        decomposition of a point estimate: there are no standard errors, so no inference columns.
+    overall : Effect
+        The static TWFE coefficient (computed directly by the within estimator), without inference
+        (``se`` and the interval are NaN).
     by_type : pandas.DataFrame
-        Weight and weighted-average estimate per comparison type.
+        Per comparison type: ``type, estimate`` (weighted mean of its 2x2 estimates), ``weight`` (sum) and
+        ``n_comparisons`` (R ``bacon_summary()``).
+    n_units, n_periods : int
     """
 
     table: pd.DataFrame
-    twfe_coef: float
+    overall: Effect
     by_type: pd.DataFrame
+    n_units: int = 0
+    n_periods: int = 0
+
+    def summary(self) -> str:
+        """Printable summary (R ``bacon_summary()`` and the 2x2 comparisons)."""
+        header = [("Estimator", "Goodman-Bacon (2021) decomposition of the static TWFE coefficient"),
+                  ("TWFE coefficient", f"{self.overall.estimate:.6g}"), ("Units", self.n_units),
+                  ("Periods", self.n_periods), ("Comparisons", len(self.table))]
+        text = summary_text(title="Goodman-Bacon decomposition", header=header, table=self.by_type,
+                            table_label="By comparison type", stars=None)
+        return text + "\n\n2x2 comparisons:\n" + format_table(self.table, stars=None)
+
+    def glance(self) -> pd.DataFrame:
+        """One row: estimator, twfe estimate, n_units, n_periods, n_comparisons, weight of forbidden comparisons."""
+        forbidden = self.table["type"].isin([TYPE_LATER_VS_EARLIER, TYPE_LATER_VS_ALWAYS])
+        return glance_frame(estimator="bacon_decomposition", estimate=self.overall.estimate, n_units=self.n_units,
+                            n_periods=self.n_periods, n_comparisons=len(self.table),
+                            weight_already_treated_controls=float(self.table.loc[forbidden, "weight"].sum()))
 
 
 def bacon_decomposition(data: pd.DataFrame, *, y: str, unit: str, time: str, group: str) -> BaconDecomposition:
@@ -142,7 +170,7 @@ def bacon_decomposition(data: pd.DataFrame, *, y: str, unit: str, time: str, gro
             if d_late < 1 and 0 < d_early < 1:
                 weight = ((n_pair * (1 - d_late)) ** 2 * pair_share * (1 - pair_share)
                           * (d_early - d_late) / (1 - d_late) * (1 - d_early) / (1 - d_late)) / variance_d
-                kind = TYPE_TREATED_VS_NEVER if np.isinf(late) else TYPE_EARLIER_VS_LATER
+                kind = TYPE_TREATED_VS_UNTREATED if np.isinf(late) else TYPE_EARLIER_VS_LATER
                 estimate = did(early, late, pre_early, mid)
                 rows.append((kind, label[early], label[late], estimate, weight))
             # Late group treated, early group (already treated) as control.
@@ -158,8 +186,12 @@ def bacon_decomposition(data: pd.DataFrame, *, y: str, unit: str, time: str, gro
     by_type = (
         table.assign(weighted=table["estimate"] * table["weight"])
         .groupby("type", sort=True)
-        .agg(weight=("weight", "sum"), weighted=("weighted", "sum"))
+        .agg(weight=("weight", "sum"), weighted=("weighted", "sum"), n_comparisons=("weight", "size"))
     )
     by_type["estimate"] = by_type["weighted"] / by_type["weight"]
-    by_type = by_type[["weight", "estimate"]].reset_index()
-    return BaconDecomposition(table=table, twfe_coef=twfe_coef, by_type=by_type)
+    by_type = by_type[["estimate", "weight", "n_comparisons"]].reset_index()
+    overall = Effect(estimate=twfe_coef, se=np.nan, statistic=np.nan, p_value=np.nan, ci_lower=np.nan,
+                     ci_upper=np.nan, crit_value=np.nan, dof=None, alpha=np.nan, n_clusters=None,
+                     inference="none (decomposition of the point estimate)")
+    return BaconDecomposition(table=table, overall=overall, by_type=by_type, n_units=n_units,
+                              n_periods=n_periods)

@@ -1,4 +1,4 @@
-r"""Influence-function inference for Callaway–Sant'Anna estimates: analytic and (wild) multiplier bootstrap.
+r"""Influence-function inference for Callaway–Sant'Anna estimates: analytic, multiplier bootstrap, wild score test.
 
 Every estimate :math:`\hat\theta_k` of :mod:`bijstand.did.attgt` and :mod:`bijstand.did.aggte` comes with an
 influence function :math:`\psi_{ik}` over units :math:`i = 1..n` (R ``did``'s convention:
@@ -19,20 +19,25 @@ fills them bit by bit), although some of R's documentation mentions Mammen weigh
 Rademacher (not Mammen) draws reproduce. Mammen's skewed two-point weights remain available. With few clusters
 Webb's six-point weights give :math:`6^{G}` instead of :math:`2^{G}` distinct draws, which matters for
 :math:`G \lesssim 12` (Webb 2023).
-:func:`wild_bootstrap_test` turns this into a p-value for an aggregate parameter.
+:func:`wild_bootstrap_test` turns this into a p-value for an aggregate parameter. It is a wild *score* bootstrap
+of the *unrestricted* kind (WCU: the null is not imposed on the scores); the restricted wild cluster bootstrap of
+regression estimators (WCR) is a different method.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy.stats import norm
+
+from bijstand.did.results import (
+    Effect, Multiplier, ResultMixin, check_multiplier, effect_table, glance_frame, summary_text,
+)
 
 #: R ``did`` reports standard errors at or below this as NA (degenerate influence function).
 EPS_SE = float(np.sqrt(np.finfo(float).eps) * 10)
-
-BOOT_WEIGHTS = ("mammen", "rademacher", "webb")
 
 _SQRT5 = np.sqrt(5.0)
 _MAMMEN_LOW = (1 - _SQRT5) / 2
@@ -41,12 +46,12 @@ _MAMMEN_P_LOW = (_SQRT5 + 1) / (2 * _SQRT5)
 _WEBB_POINTS = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 
 
-def multiplier_weights(kind: str, size: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def multiplier_weights(multiplier: Multiplier, size: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     r"""Draw bootstrap multipliers with mean 0 and variance 1.
 
     Parameters
     ----------
-    kind
+    multiplier
         ``"mammen"``: :math:`(1-\sqrt5)/2` with probability :math:`(\sqrt5+1)/(2\sqrt5)`, else
         :math:`(1+\sqrt5)/2`; ``"rademacher"``: :math:`\pm1` with probability 1/2 (R ``did``'s draws);
         ``"webb"``: :math:`\pm\sqrt{1/2}, \pm1, \pm\sqrt{3/2}` with probability 1/6 each.
@@ -55,13 +60,12 @@ def multiplier_weights(kind: str, size: tuple[int, ...], rng: np.random.Generato
     rng
         Generator (``numpy.random.default_rng(seed)``).
     """
-    if kind == "mammen":
+    multiplier = check_multiplier(multiplier)
+    if multiplier == "mammen":
         return np.where(rng.random(size) < _MAMMEN_P_LOW, _MAMMEN_LOW, _MAMMEN_HIGH)
-    if kind == "rademacher":
+    if multiplier == "rademacher":
         return rng.integers(0, 2, size=size) * 2.0 - 1.0
-    if kind == "webb":
-        return _WEBB_POINTS[rng.integers(0, 6, size=size)]
-    raise ValueError(f"boot_weights must be one of {BOOT_WEIGHTS}, got {kind!r}")
+    return _WEBB_POINTS[rng.integers(0, 6, size=size)]
 
 
 def cluster_scores(influence: np.ndarray, cluster_codes: np.ndarray | None, n_clusters: int | None = None
@@ -99,25 +103,48 @@ def analytic_se(influence: np.ndarray, cluster_codes: np.ndarray | None = None,
 
 
 @dataclass(frozen=True)
-class BootstrapResult:
-    """Multiplier-bootstrap output.
+class BootstrapResult(ResultMixin):
+    """Multiplier-bootstrap output (standard errors and the uniform band's critical value of k estimates).
 
     Attributes
     ----------
     se
         Robust (IQR-based) bootstrap standard error per estimate; NaN where the draws are degenerate.
-    crit_val
-        Uniform (sup-t) critical value over the non-degenerate estimates at level ``alpha``.
+    crit_value
+        Uniform (sup-t) critical value over the non-degenerate estimates at level ``alpha`` (NaN if none).
     draws
         ``n_boot`` × k matrix of :math:`\\hat\\theta^* - \\hat\\theta`.
     n_clusters
         Number of clusters the multipliers were drawn for.
+    multiplier, n_boot, alpha
+        The design of the bootstrap.
     """
 
     se: np.ndarray
-    crit_val: float
-    draws: np.ndarray
+    crit_value: float
+    draws: np.ndarray = field(repr=False)
     n_clusters: int
+    multiplier: str = "rademacher"
+    n_boot: int = 0
+    alpha: float = 0.05
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per estimate (``column`` = its position): ``column, se`` (there are no point estimates here)."""
+        return pd.DataFrame({"column": np.arange(self.se.size), "se": self.se})
+
+    def summary(self) -> str:
+        """Printable summary."""
+        header = [("Inference", f"multiplier bootstrap ({self.multiplier}, {self.n_boot} draws)"),
+                  ("Clusters", self.n_clusters),
+                  ("Uniform band", f"sup-t critical value {self.crit_value:.4g} at {100 * (1 - self.alpha):g}%")]
+        return summary_text(title="Multiplier bootstrap", header=header, table=self.table, table_label="Estimates",
+                            stars=None)
+
+    def glance(self) -> pd.DataFrame:
+        """One row: inference, multiplier, n_boot, n_clusters, crit_value, alpha."""
+        return glance_frame(inference="multiplier bootstrap", multiplier=self.multiplier, n_boot=self.n_boot,
+                            n_clusters=self.n_clusters, crit_value=self.crit_value, alpha=self.alpha)
 
 
 _IQR_NORMAL = float(norm.ppf(0.75) - norm.ppf(0.25))
@@ -132,7 +159,7 @@ def _order_statistic(draws: np.ndarray, prob: float) -> np.ndarray:
 
 def multiplier_bootstrap(influence: np.ndarray, *, n_boot: int, seed: int | None,
                          cluster_codes: np.ndarray | None = None, n_clusters: int | None = None,
-                         boot_weights: str = "rademacher", alpha: float = 0.05,
+                         multiplier: Multiplier = "rademacher", alpha: float = 0.05,
                          band_columns: np.ndarray | slice | None = None) -> BootstrapResult:
     r"""R ``did``'s multiplier bootstrap (``mboot``) on an n units × k influence-function matrix.
 
@@ -146,7 +173,7 @@ def multiplier_bootstrap(influence: np.ndarray, *, n_boot: int, seed: int | None
         Seed of ``numpy.random.default_rng``.
     cluster_codes, n_clusters
         Cluster of each unit (codes 0..G-1); multipliers are drawn per cluster on the cluster sums.
-    boot_weights
+    multiplier
         ``"rademacher"`` (R's), ``"mammen"`` or ``"webb"`` (:func:`multiplier_weights`).
     alpha
         Level of the uniform band.
@@ -155,6 +182,7 @@ def multiplier_bootstrap(influence: np.ndarray, *, n_boot: int, seed: int | None
     """
     if n_boot < 2:
         raise ValueError(f"n_boot must be at least 2 for a bootstrap, got {n_boot}")
+    multiplier = check_multiplier(multiplier)
     influence = np.asarray(influence, float)
     matrix = influence if influence.ndim == 2 else influence[:, None]
     n = matrix.shape[0]
@@ -166,7 +194,7 @@ def multiplier_bootstrap(influence: np.ndarray, *, n_boot: int, seed: int | None
     draws = np.empty((n_boot, scores.shape[1]))
     for start in range(0, n_boot, chunk):
         stop = min(n_boot, start + chunk)
-        draws[start:stop] = multiplier_weights(boot_weights, (stop - start, n_c), rng) @ scores
+        draws[start:stop] = multiplier_weights(multiplier, (stop - start, n_c), rng) @ scores
     # R drops columns whose draws are (numerically) all zero before taking quantiles
     # (on R's scale of the draws, sqrt(G) times the mean of v * cluster sums)
     r_scale = n / np.sqrt(n_c)
@@ -182,44 +210,83 @@ def multiplier_bootstrap(influence: np.ndarray, *, n_boot: int, seed: int | None
         sup_t = sup_t[np.isfinite(sup_t)]
         if sup_t.size:
             crit = float(_order_statistic(sup_t[:, None], 1 - alpha)[0])
-    return BootstrapResult(se=se, crit_val=crit, draws=draws, n_clusters=n_c)
+    return BootstrapResult(se=se, crit_value=crit, draws=draws, n_clusters=n_c, multiplier=multiplier,
+                           n_boot=n_boot, alpha=alpha)
 
 
 @dataclass(frozen=True)
-class WildBootstrapTest:
-    """Result of :func:`wild_bootstrap_test`.
+class WildBootstrapTest(ResultMixin):
+    """Result of :func:`wild_bootstrap_test` (unrestricted wild score bootstrap).
 
     Attributes
     ----------
-    p_value
-        Share of bootstrap statistics at least as large as the observed one, counting the observed draw:
-        :math:`(1 + \\#\\{|T^*_b| \\ge |T|\\}) / (B + 1)`.
     estimate, se
         The aggregate estimate and its cluster-robust analytic standard error.
     statistic
-        :math:`(\\hat\\theta - \\theta_0)/\\widehat{se}` (``studentized``) or :math:`\\hat\\theta - \\theta_0`.
-    n_clusters, n_boot, weights
+        :math:`(\\hat\\theta - \\theta_0)/\\widehat{se}` (``studentize=True``) or :math:`\\hat\\theta - \\theta_0`.
+    p_value
+        Share of bootstrap statistics at least as large as the observed one, counting the observed draw:
+        :math:`(1 + \\#\\{|T^*_b| \\ge |T|\\}) / (B + 1)`.
+    null
+        :math:`\\theta_0`.
+    n_clusters, n_boot, multiplier, studentize
         Design of the bootstrap.
+    alpha
+        Level recorded in ``overall``.
+    inference
+        ``"wild score bootstrap (unrestricted, <multiplier>), <B> draws, studentized"`` (or unstudentized).
     """
 
-    p_value: float
     estimate: float
     se: float
     statistic: float
+    p_value: float
+    null: float
     n_clusters: int
     n_boot: int
-    weights: str
+    multiplier: str
+    studentize: bool
+    inference: str
+    alpha: float = 0.05
+
+    @property
+    def overall(self) -> Effect:
+        """The tested parameter: estimate and analytic SE with the bootstrap p-value (no interval: NaN)."""
+        return Effect(estimate=self.estimate, se=self.se, statistic=self.statistic, p_value=self.p_value,
+                      ci_lower=float("nan"), ci_upper=float("nan"), crit_value=float("nan"), dof=None,
+                      alpha=self.alpha, n_clusters=self.n_clusters, inference=self.inference, null=self.null)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row (``term = "overall"``) with the tidy columns; ``ci_lower, ci_upper`` are NaN (a test only)."""
+        return effect_table(self.overall)
+
+    def summary(self) -> str:
+        """Printable summary."""
+        header = [("Test", f"H0: theta = {self.null:g}"), ("Inference", self.inference),
+                  ("Clusters", self.n_clusters),
+                  ("Statistic", "(estimate - null) / clustered analytic SE, each draw studentised by its own SE"
+                   if self.studentize else "estimate - null (unstudentised)")]
+        return summary_text(title="Wild score bootstrap test", header=header, overall=self.overall, stars="p")
+
+    def glance(self) -> pd.DataFrame:
+        """One row: inference, multiplier, studentize, n_boot, n_clusters, p_value."""
+        return glance_frame(inference=self.inference, multiplier=self.multiplier, studentize=self.studentize,
+                            n_boot=self.n_boot, n_clusters=self.n_clusters, null=self.null, p_value=self.p_value)
 
 
 def wild_bootstrap_test(aggregate, *, null: float = 0.0, n_boot: int = 999, seed: int | None = None,
-                        weights: str = "webb", studentized: bool = True) -> WildBootstrapTest:
-    r"""Wild cluster bootstrap p-value of :math:`H_0: \theta = \theta_0` for an aggregate's overall parameter.
+                        multiplier: Multiplier = "webb", studentize: bool = True,
+                        alpha: float = 0.05) -> WildBootstrapTest:
+    r"""Wild score bootstrap p-value (unrestricted) of :math:`H_0: \theta = \theta_0` for an aggregate's parameter.
 
     The bootstrap perturbs the cluster scores of the influence function, :math:`T^*_b = n^{-1}\sum_c v_{cb}
-    S_c / se^*_b` with :math:`se^*_b = n^{-1}\sqrt{\sum_c v_{cb}^2 S_c^2}` (``studentized``; the unstudentized
+    S_c / se^*_b` with :math:`se^*_b = n^{-1}\sqrt{\sum_c v_{cb}^2 S_c^2}` (``studentize``; the unstudentised
     version drops the denominators), and compares :math:`|T|` with :math:`|T^*|`. The scores are centred at the
     estimate, so the bootstrap is of the "unrestricted" (WCU) kind: it does not impose the null when
     generating draws, which is what the influence-function representation allows without re-estimating.
+    (The restricted wild cluster bootstrap, WCR, imposes the null by re-estimating the model under it; the project
+    implements it separately, for regression estimators.)
 
     Parameters
     ----------
@@ -228,22 +295,25 @@ def wild_bootstrap_test(aggregate, *, null: float = 0.0, n_boot: int = 999, seed
         simple aggregate is tested). Clusters are those given to ``att_gt(cluster=...)``, else units.
     null
         :math:`\theta_0`.
-    n_boot, seed, weights
-        Draws, seed and multiplier type (``"webb"``, ``"rademacher"`` or ``"mammen"``).
-    studentized
-        Studentize each draw by its own cluster-robust standard error.
+    n_boot, seed, multiplier
+        Draws, seed and multiplier distribution (``"webb"``, ``"rademacher"`` or ``"mammen"``).
+    studentize
+        Studentise each draw by its own cluster-robust standard error.
+    alpha
+        Level recorded in ``overall``.
     """
-    if hasattr(aggregate, "aggregate") and not hasattr(aggregate, "overall"):
-        aggregate = aggregate.aggregate("simple")
+    multiplier = check_multiplier(multiplier)
+    if hasattr(aggregate, "aggregate") and hasattr(aggregate, "influence_t"):
+        aggregate = aggregate.aggregate("simple", n_boot=0)
     influence = np.asarray(aggregate.influence, float)
     n = influence.shape[0]
     scores = cluster_scores(influence, aggregate.cluster_codes, aggregate.n_clusters) / n
-    estimate = float(aggregate.overall["att"])
+    estimate = float(aggregate.overall.estimate)
     rng = np.random.default_rng(seed)
-    v = multiplier_weights(weights, (n_boot, scores.size), rng)
+    v = multiplier_weights(multiplier, (n_boot, scores.size), rng)
     draws = v @ scores
     se = float(np.sqrt(scores @ scores))
-    if studentized:
+    if studentize:
         statistic = (estimate - null) / se
         boot = draws / np.sqrt((v * v) @ (scores * scores))
     else:
@@ -251,5 +321,8 @@ def wild_bootstrap_test(aggregate, *, null: float = 0.0, n_boot: int = 999, seed
         boot = draws
     # a tiny tolerance so that draws equal to the statistic up to rounding count as "at least as large"
     p_value = (1 + np.sum(np.abs(boot) >= abs(statistic) * (1 - 1e-12))) / (n_boot + 1)
-    return WildBootstrapTest(p_value=float(p_value), estimate=estimate, se=se, statistic=float(statistic),
-                             n_clusters=int(scores.size), n_boot=n_boot, weights=weights)
+    inference = (f"wild score bootstrap (unrestricted, {multiplier}), {n_boot} draws, "
+                 f"{'studentized' if studentize else 'unstudentized'}")
+    return WildBootstrapTest(estimate=estimate, se=se, statistic=float(statistic), p_value=float(p_value),
+                             null=float(null), n_clusters=int(scores.size), n_boot=n_boot, multiplier=multiplier,
+                             studentize=bool(studentize), inference=inference, alpha=alpha)

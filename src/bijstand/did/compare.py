@@ -201,14 +201,17 @@ def evaluate_outcome(panel: pd.DataFrame, outcome: str, *, intervention: str, tr
     if truth is not None:
         truth_dyn = true_dynamic(truth, intervention, outcome, cells)
         truth_dyn = truth_dyn[truth_dyn["event_time"].between(*event_window)].reset_index(drop=True)
-    att, se = float(simple.overall["att"]), float(simple.overall["se"])
+    att, se = simple.overall.estimate, simple.overall.se
     estimates = [Estimate("Callaway-Sant'Anna (DR)", outcome, att, se, att - z * se, att + z * se, truth_simple)]
     twfe = twfe_static(data, y=outcome, unit=unit, time=time, group=group, cluster=unit, alpha=alpha)
-    estimates.append(Estimate("TWFE", outcome, twfe.coef, twfe.se, twfe.ci[0], twfe.ci[1], truth_simple))
+    fit = twfe.overall
+    estimates.append(Estimate("TWFE", outcome, fit.estimate, fit.se, fit.ci_lower, fit.ci_upper, truth_simple))
     try:
         sunab = sun_abraham(data, y=outcome, unit=unit, time=time, group=group, cluster=unit, alpha=alpha)
-        estimates.append(Estimate("Sun-Abraham", outcome, sunab.att, sunab.att_se, sunab.att - z * sunab.att_se,
-                                  sunab.att + z * sunab.att_se, truth_simple))
+        # normal interval, as this comparison has always reported for Sun-Abraham (sunab.overall holds t(G-1))
+        att_sa, se_sa = sunab.overall.estimate, sunab.overall.se
+        estimates.append(Estimate("Sun-Abraham", outcome, att_sa, se_sa, att_sa - z * se_sa, att_sa + z * se_sa,
+                                  truth_simple))
     except ValueError as err:  # e.g. a single cohort leaves Sun–Abraham without a control cohort
         sunab = err
     return OutcomeEvaluation(outcome, estimates, cs, dynamic, truth_dyn, twfe, sunab)

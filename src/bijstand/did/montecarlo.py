@@ -33,7 +33,7 @@ Inference methods (rows of the result)
 ``cs/analytic``
     Influence-function SE clustered by area, normal interval.
 ``cs/wild_webb``
-    Wild cluster bootstrap with Webb's six-point weights, studentized
+    Unrestricted wild score bootstrap (WCU) of the influence function with Webb's six-point weights, studentized
     (:func:`bijstand.did.bootstrap.wild_bootstrap_test`); the interval is the inverted test,
     :math:`\{\theta_0: p(\theta_0) > \alpha\}`, so coverage and rejection use one test.
 ``cs/randomization``
@@ -60,7 +60,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bijstand.data.synthetic import Effects, simulate_area_panel
 from bijstand.did.attgt import att_gt
@@ -76,7 +75,7 @@ REPLICATION_COLUMNS = ("design", "replication", "seed", "estimator", "inference"
 
 #: Readable names for tables and figures.
 ESTIMATOR_LABELS = {"cs": "Callaway–Sant'Anna", "twfe": "TWFE", "sunab": "Sun–Abraham"}
-INFERENCE_LABELS = {"analytic": "analytic, clustered", "wild_webb": "wild cluster bootstrap, Webb",
+INFERENCE_LABELS = {"analytic": "analytic, clustered", "wild_webb": "wild score bootstrap (unrestricted), Webb",
                     "randomization": "randomisation inference", "clustered": "clustered CR1, t(G-1)"}
 
 UNIT, TIME, GROUP = "area", "period", "group"
@@ -196,7 +195,7 @@ def callaway_santanna(data: pd.DataFrame, *, design: Design, seed: int) -> dict[
     """Callaway–Sant'Anna simple ATT (doubly robust, not-yet-treated controls, clustered by area).
 
     Without covariates the doubly robust 2×2 equals the outcome-regression one (difference of mean changes).
-    Inference: ``analytic`` (normal interval), ``wild_webb`` (inverted wild cluster bootstrap test, when
+    Inference: ``analytic`` (normal interval), ``wild_webb`` (inverted unrestricted wild score bootstrap test, when
     ``design.n_boot``; its ``se`` is the implied one, half the interval's width over :math:`z_{1-\alpha/2}`),
     ``randomization`` (p-value only, when ``design.n_perm``).
     """
@@ -206,14 +205,15 @@ def callaway_santanna(data: pd.DataFrame, *, design: Design, seed: int) -> dict[
                "method": "dr"}
     fit = att_gt(data, **options, cluster=UNIT, alpha=design.alpha)
     simple = fit.aggregate("simple")
-    att, se = float(simple.overall["att"]), float(simple.overall["se"])
-    z = stats.norm.ppf(1 - design.alpha / 2)
-    out = {"analytic": _interval(att, se, z, 2 * stats.norm.sf(abs(att / se)))}
+    overall = simple.overall
+    att, se = overall.estimate, overall.se
+    z = overall.crit_value
+    out = {"analytic": _interval(att, se, z, overall.p_value)}
     if design.n_boot:
         def wild_p(null: float) -> float:
             # the same seed for every null: one set of bootstrap draws, so the interval inverts one test
-            return wild_bootstrap_test(simple, null=null, n_boot=design.n_boot, seed=boot_seed, weights="webb",
-                                       studentized=True).p_value
+            return wild_bootstrap_test(simple, null=null, n_boot=design.n_boot, seed=boot_seed, multiplier="webb",
+                                       studentize=True).p_value
 
         lower, upper = _invert_test(wild_p, att, se, design.alpha)
         out["wild_webb"] = {"estimate": att, "se": (upper - lower) / (2 * z), "ci_lower": lower,
@@ -228,19 +228,18 @@ def callaway_santanna(data: pd.DataFrame, *, design: Design, seed: int) -> dict[
 @register_estimator("twfe")
 def two_way_fixed_effects(data: pd.DataFrame, *, design: Design, seed: int) -> dict[str, dict[str, float]]:
     """Static TWFE coefficient on :math:`D_{it} = 1\\{t \\ge G_i\\}`, fixest CR1 SEs clustered by area."""
-    fit = twfe_static(data, y=design.outcome, unit=UNIT, time=TIME, group=GROUP, cluster=UNIT,
-                      convention="fixest", alpha=design.alpha)
-    return {"clustered": {"estimate": fit.coef, "se": fit.se, "ci_lower": float(fit.ci[0]),
-                          "ci_upper": float(fit.ci[1]), "p_value": fit.p}}
+    overall = twfe_static(data, y=design.outcome, unit=UNIT, time=TIME, group=GROUP, cluster=UNIT,
+                          convention="fixest", critical="t", alpha=design.alpha).overall
+    return {"clustered": {"estimate": overall.estimate, "se": overall.se, "ci_lower": overall.ci_lower,
+                          "ci_upper": overall.ci_upper, "p_value": overall.p_value}}
 
 
 @register_estimator("sunab")
 def sun_abraham_att(data: pd.DataFrame, *, design: Design, seed: int) -> dict[str, dict[str, float]]:
     """Sun–Abraham interaction-weighted post-treatment ATT, fixest CR1 SEs clustered by area, :math:`t_{G-1}`."""
-    fit = sun_abraham(data, y=design.outcome, unit=UNIT, time=TIME, group=GROUP, cluster=UNIT, alpha=design.alpha)
-    df = fit.n_clusters - 1  # fixest's t(G - 1), as sun_abraham's own event-study table uses
-    critical = stats.t.ppf(1 - design.alpha / 2, df)
-    return {"clustered": _interval(fit.att, fit.att_se, critical, 2 * stats.t.sf(abs(fit.att / fit.att_se), df))}
+    overall = sun_abraham(data, y=design.outcome, unit=UNIT, time=TIME, group=GROUP, cluster=UNIT, critical="t",
+                          alpha=design.alpha).overall       # fixest's t(G - 1)
+    return {"clustered": _interval(overall.estimate, overall.se, overall.crit_value, overall.p_value)}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -362,8 +361,12 @@ def _replication_task(seed: int, replication: int, *, design: Design) -> pd.Data
 
 
 def _run_dask(seeds, design, scheduler_address, progress):
-    from dask.distributed import Client, as_completed
     from tqdm import tqdm
+
+    from bijstand.extras import extra_required
+
+    with extra_required("dask", "the simulation study on a Dask scheduler (scheduler_address)"):
+        from dask.distributed import Client, as_completed
 
     with Client(scheduler_address, set_as_default=False) as client:
         futures = client.map(_replication_task, seeds, range(len(seeds)), design=design,

@@ -15,17 +15,30 @@ standard errors and the better choice with few clusters).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 Critical = Literal["normal", "t"]
 CRITICAL: tuple[str, ...] = ("normal", "t")
 
+#: Comparison groups of Callaway & Sant'Anna; R ``did``'s spellings are accepted as aliases.
+ControlGroup = Literal["never", "notyet", "nevertreated", "notyettreated"]
+CONTROL_GROUPS: tuple[str, ...] = ("never", "notyet")
+CONTROL_GROUP_ALIASES: dict[str, str] = {"nevertreated": "never", "notyettreated": "notyet"}
+
+#: Distributions of bootstrap multipliers (mean 0, variance 1), see :func:`bijstand.did.bootstrap.multiplier_weights`.
+Multiplier = Literal["rademacher", "mammen", "webb"]
+MULTIPLIERS: tuple[str, ...] = ("rademacher", "mammen", "webb")
+
 #: Columns of every tidy table, after its key columns.
 TIDY_COLUMNS: tuple[str, ...] = ("estimate", "se", "statistic", "p_value", "ci_lower", "ci_upper")
+#: Columns of a uniform (simultaneous) confidence band, when one exists.
+BAND_COLUMNS: tuple[str, ...] = ("ucb_lower", "ucb_upper")
 
 
 def check_option(name: str, value: str, allowed: tuple[str, ...], aliases: dict[str, str] | None = None) -> str:
@@ -40,6 +53,16 @@ def check_option(name: str, value: str, allowed: tuple[str, ...], aliases: dict[
         accepted = sorted(set(allowed) | set(aliases))
         raise ValueError(f"{name} must be one of {accepted}, got {value!r}")
     return value
+
+
+def check_control_group(value: str) -> str:
+    """Canonical comparison group: ``"never"`` or ``"notyet"`` (R's ``"nevertreated"``/``"notyettreated"`` too)."""
+    return check_option("control_group", value, CONTROL_GROUPS, CONTROL_GROUP_ALIASES)
+
+
+def check_multiplier(value: str) -> str:
+    """Canonical multiplier distribution (``"rademacher"``, ``"mammen"`` or ``"webb"``), else ``ValueError``."""
+    return check_option("multiplier", value, MULTIPLIERS)
 
 
 def degrees_of_freedom(critical: Critical, n_clusters: int | None) -> int | None:
@@ -145,3 +168,160 @@ def wald_columns(table, *, alpha: float, dof: int | None, estimate: str = "estim
     table["ci_lower"] = est - crit * sd
     table["ci_upper"] = est + crit * sd
     return table
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Tidy tables, glance rows and printed summaries, written once for every result class
+# ----------------------------------------------------------------------------------------------------------------
+
+def tidy_order(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Columns in the order of the vocabulary: ``keys``, :data:`TIDY_COLUMNS`, :data:`BAND_COLUMNS`, the rest."""
+    first = [c for c in (*keys, *TIDY_COLUMNS, *BAND_COLUMNS) if c in table.columns]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def effect_table(effect: Effect, term: str = "overall") -> pd.DataFrame:
+    """One-row tidy table (key column ``term``) of an :class:`Effect`."""
+    row = {"term": term, **{c: getattr(effect, c) for c in TIDY_COLUMNS}}
+    return pd.DataFrame([row])
+
+
+def glance_frame(**fields) -> pd.DataFrame:
+    """The one-row ``glance()`` DataFrame of a result (fields in the order given)."""
+    return pd.DataFrame([fields])
+
+
+#: R's significance codes (``printCoefmat``), as fixest and lm print them.
+SIGNIF_CODES_P = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
+#: R ``did``'s code in ``summary(aggte(...))``: a star when the interval does not cover 0.
+SIGNIF_CODES_INTERVAL = "Signif. codes: '*' confidence band does not cover 0"
+
+Stars = Literal["p", "interval"]
+
+
+def significance_stars(p_value: float) -> str:
+    """R's codes for a p-value: ``***`` < 0.001 <= ``**`` < 0.01 <= ``*`` < 0.05 <= ``.`` < 0.1 <= blank."""
+    if not np.isfinite(p_value):
+        return ""
+    for bound, code in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p_value < bound:
+            return code
+    return ""
+
+
+def interval_star(lower: float, upper: float) -> str:
+    """R ``did``'s ``*``: the interval lies entirely on one side of 0."""
+    if not (np.isfinite(lower) and np.isfinite(upper)):
+        return ""
+    return "*" if (lower > 0 or upper < 0) else ""
+
+
+def format_number(value, digits: int = 4) -> str:
+    """Fixed ``digits`` decimals for ordinary magnitudes, scientific notation for very small or large ones."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if value is None or (isinstance(value, (float, np.floating)) and not np.isfinite(value)):
+        return "NA" if value is None or np.isnan(value) else ("Inf" if value > 0 else "-Inf")
+    if not isinstance(value, (float, np.floating)):
+        return str(value)
+    magnitude = abs(float(value))
+    if magnitude != 0 and (magnitude < 10 ** (-digits + 1) or magnitude >= 1e6):
+        return f"{value:.{max(digits - 1, 1)}e}"
+    return f"{value:.{digits}f}"
+
+
+def format_p_value(p_value: float) -> str:
+    """p-values as R prints them: four decimals, ``<1e-04``-style below that."""
+    if p_value is None or not np.isfinite(p_value):
+        return "NA"
+    return f"{p_value:.4f}" if p_value >= 1e-4 else f"{p_value:.1e}"
+
+
+def format_table(table: pd.DataFrame, *, stars: Stars | None = "p", digits: int = 4) -> str:
+    """A tidy table as text, numbers formatted, with a column of significance codes."""
+    if table.empty:
+        return "(no rows)"
+    shown = pd.DataFrame(index=table.index)
+    for column in table.columns:
+        values = table[column]
+        if column == "p_value":
+            shown[column] = [format_p_value(v) for v in values]
+        elif pd.api.types.is_float_dtype(values):
+            shown[column] = [format_number(v, digits) for v in values]
+        else:
+            shown[column] = values.astype(str)
+    if stars == "p" and "p_value" in table.columns:
+        shown[" "] = [significance_stars(p) for p in table["p_value"]]
+    elif stars == "interval":
+        lower, upper = (("ucb_lower", "ucb_upper") if "ucb_lower" in table.columns else ("ci_lower", "ci_upper"))
+        if lower in table.columns:
+            shown[" "] = [interval_star(lo, hi) for lo, hi in zip(table[lower], table[upper], strict=True)]
+    return shown.to_string(index=False)
+
+
+def describe_critical(effect: Effect) -> str:
+    """``"1.96 from N(0,1), 95% intervals"`` / ``"2.08 from t(21), 95% intervals"``."""
+    reference = "N(0,1)" if effect.dof is None else f"t({effect.dof})"
+    return f"{effect.crit_value:.4g} from {reference}, {100 * (1 - effect.alpha):g}% intervals"
+
+
+def summary_text(*, title: str, header: Sequence[tuple[str, object]], overall: Effect | None = None,
+                 overall_label: str = "Overall", table: pd.DataFrame | None = None, table_label: str = "",
+                 stars: Stars | None = "p", notes: Sequence[str] = ()) -> str:
+    """The printable summary every result's ``summary()`` returns (R ``summary(aggte(...))`` / fixest style).
+
+    Parameters
+    ----------
+    title
+        First line (the estimator).
+    header
+        ``(label, value)`` lines: aggregation, control group, base period, units, clusters, inference, critical
+        value, ...; ``None`` values are skipped.
+    overall
+        The headline parameter, printed as a one-row table.
+    table
+        The tidy table of rows (event times, groups, cells, terms).
+    stars
+        ``"p"``: R's p-value codes (fixest, ``lm``); ``"interval"``: R ``did``'s ``*`` when the interval (the
+        uniform band when there is one) does not cover 0; ``None``: no codes.
+    notes
+        Lines printed at the end.
+    """
+    rule = "-" * max(len(title), 40)
+    lines = [title, rule]
+    width = max((len(label) for label, value in header if value is not None), default=0) + 2
+    for label, value in header:
+        if value is not None:
+            lines.append(f"{label + ':':<{width}}{value}")
+    if overall is not None:
+        lines += ["", f"{overall_label}:", format_table(effect_table(overall).drop(columns="term"), stars=stars)]
+    if table is not None:
+        lines += ["", f"{table_label}:" if table_label else "", format_table(table, stars=stars)]
+        if not table_label:
+            lines.pop(-2)
+    if stars is not None and (overall is not None or table is not None):
+        lines += ["---", SIGNIF_CODES_P if stars == "p" else SIGNIF_CODES_INTERVAL]
+    lines += list(notes)
+    return "\n".join(lines)
+
+
+class ResultMixin:
+    """``tidy()`` and ``__str__`` for result classes that define ``table``, ``summary()`` and ``glance()``."""
+
+    table: pd.DataFrame
+
+    def tidy(self) -> pd.DataFrame:
+        """The tidy table (a copy of ``table``: key columns, then ``estimate, se, statistic, p_value, ci_lower,
+        ci_upper`` and ``ucb_lower, ucb_upper`` when a uniform band exists)."""
+        return self.table.copy()
+
+    def summary(self) -> str:  # pragma: no cover - every result class overrides it
+        raise NotImplementedError
+
+    def glance(self) -> pd.DataFrame:  # pragma: no cover - every result class overrides it
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.summary()

@@ -28,45 +28,72 @@ Written here rather than taken from pyfixest: pyfixest is only a test oracle in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from bijstand.did.twfe import Convention, _fit_clustered, _require_columns, _validate_panel
+from bijstand.did.results import (
+    Critical, Effect, ResultMixin, check_option, degrees_of_freedom, glance_frame, summary_text, tidy_order,
+    wald_columns,
+)
+from bijstand.did.twfe import (
+    Convention, _critical_line, _fit_clustered, _inference_text, _require_columns, _validate_panel,
+)
 
 
 @dataclass(frozen=True)
-class SunAbrahamResult:
+class SunAbrahamResult(ResultMixin):
     """Sun–Abraham event study.
 
     Attributes
     ----------
     table : pandas.DataFrame
-        ``event_time, coef, se, ci_lower, ci_upper`` for every estimated relative period (reference
-        excluded), as in fixest's aggregated ``sunab`` output.
+        ``event_time, estimate, se, statistic, p_value, ci_lower, ci_upper`` for every estimated relative
+        period (reference excluded), as in fixest's aggregated ``sunab`` output.
     vcov : pandas.DataFrame
         Covariance of the aggregated coefficients, indexed by event time.
-    att, att_se : float
+    overall : Effect
         Overall post-treatment ATT (fixest ``summary(agg = "ATT")``): all :math:`\\delta_{c,e}` with
         ``e >= 0`` averaged with weights proportional to their number of observations.
     cohort_table : pandas.DataFrame
-        The cohort-specific :math:`\\delta_{c,e}`: ``cohort, event_time, coef, se, weight`` (the IW
+        The cohort-specific :math:`\\delta_{c,e}`: ``cohort, event_time, estimate, se, weight`` (the IW
         weight of the cell within its event time).
-    nobs, n_clusters : int
+    n_obs, n_units, n_clusters : int
     control : str
         ``"never treated"`` or ``"last treated cohort <c>"``.
+    reference : int
+    convention, critical : str
     """
 
     table: pd.DataFrame
-    vcov: pd.DataFrame
-    att: float
-    att_se: float
-    cohort_table: pd.DataFrame
-    nobs: int
+    vcov: pd.DataFrame = field(repr=False)
+    overall: Effect
+    cohort_table: pd.DataFrame = field(repr=False)
+    n_obs: int
+    n_units: int
     n_clusters: int
     control: str
+    reference: int
+    convention: str
+    critical: str
+
+    def summary(self) -> str:
+        """Printable summary (fixest ``summary(feols(y ~ sunab(cohort, period) | unit + period))`` style)."""
+        header = [("Estimator", "Sun & Abraham (2021) interaction-weighted event study"),
+                  ("Control group", self.control), ("Reference period", self.reference),
+                  ("Observations", self.n_obs), ("Units", self.n_units), ("Clusters", self.n_clusters),
+                  ("Inference", self.overall.inference), ("Critical value", _critical_line(self.overall))]
+        return summary_text(title="Sun & Abraham event study", header=header, overall=self.overall,
+                            overall_label="Overall ATT (post-treatment cells, weighted by observations)",
+                            table=self.table, table_label="Event-time effects", stars="p")
+
+    def glance(self) -> pd.DataFrame:
+        """One row: estimator, n_obs, n_units, n_clusters, control, the overall effect, convention, critical."""
+        return glance_frame(estimator="sun_abraham", n_obs=self.n_obs, n_units=self.n_units,
+                            n_clusters=self.n_clusters, control_group=self.control, estimate=self.overall.estimate,
+                            se=self.overall.se, p_value=self.overall.p_value, convention=self.convention,
+                            critical=self.critical, dof=self.overall.dof, inference=self.overall.inference)
 
 
 def sun_abraham(
@@ -80,6 +107,7 @@ def sun_abraham(
     cluster: str | None = None,
     weights: str | None = None,
     convention: Convention = "fixest",
+    critical: Critical = "t",
     alpha: float = 0.05,
 ) -> SunAbrahamResult:
     """Sun & Abraham (2021) interaction-weighted event study.
@@ -92,8 +120,8 @@ def sun_abraham(
         Outcome, unit id, integer period and first-treated period (0 = never treated) columns.
     reference : int
         Omitted relative period of every cohort (default -1).
-    cluster, weights, convention, alpha
-        As in :func:`bijstand.did.twfe.twfe_static`.
+    cluster, weights, convention, critical, alpha
+        As in :func:`bijstand.did.twfe.twfe_static` (default :math:`t_{G-1}` p-values and intervals, fixest's).
 
     Returns
     -------
@@ -109,6 +137,7 @@ def sun_abraham(
     _require_columns(data, {"y": y, "unit": unit, "time": time, "group": group, "cluster": cluster,
                             "weights": weights})
     _validate_panel(data, y=y, unit=unit, time=time, group=group)
+    critical = check_option("critical", critical, ("normal", "t"))
     frame = data[[c for c in dict.fromkeys([y, unit, time, group, cluster, weights]) if c is not None]].copy()
     first_period, last_period = frame[time].min(), frame[time].max()
     never = (frame[group] == 0) | (frame[group] > last_period)
@@ -159,9 +188,9 @@ def sun_abraham(
     coef = aggregation @ delta
     vcov = aggregation @ vcov_cells @ aggregation.T
     se = np.sqrt(np.clip(np.diag(vcov), 0, None))  # rounding can leave -1e-18 for single-area cells
-    critical = stats.t.ppf(1 - alpha / 2, fit.df_inference)
-    table = pd.DataFrame({"event_time": event_times, "coef": coef, "se": se,
-                          "ci_lower": coef - critical * se, "ci_upper": coef + critical * se})
+    dof = degrees_of_freedom(critical, fit.n_clusters)
+    table = wald_columns(pd.DataFrame({"event_time": event_times, "estimate": coef, "se": se}), alpha=alpha,
+                         dof=dof)
 
     post = (cells["event_time"] >= 0).to_numpy()
     att_weights = np.where(post, cells["n"].to_numpy(), 0.0)
@@ -170,9 +199,13 @@ def sun_abraham(
     att_se = float(np.sqrt(att_weights @ vcov_cells @ att_weights))
 
     cohort_table = cells[["cohort", "event_time"]].assign(
-        coef=delta, se=np.sqrt(np.clip(np.diag(vcov_cells), 0, None)), weight=cells["weight"].to_numpy()
+        estimate=delta, se=np.sqrt(np.clip(np.diag(vcov_cells), 0, None)), weight=cells["weight"].to_numpy()
     )
     vcov_frame = pd.DataFrame(vcov, index=event_times, columns=event_times)
     vcov_frame.index.name = vcov_frame.columns.name = "event_time"
-    return SunAbrahamResult(table=table, vcov=vcov_frame, att=att, att_se=att_se, cohort_table=cohort_table,
-                            nobs=fit.nobs, n_clusters=fit.n_clusters, control=control)
+    overall = Effect.from_se(att, att_se, alpha=alpha, dof=dof, n_clusters=fit.n_clusters,
+                             inference=_inference_text(convention, fit.cluster, fit.n_clusters))
+    return SunAbrahamResult(table=tidy_order(table, ["event_time"]), vcov=vcov_frame, overall=overall,
+                            cohort_table=cohort_table, n_obs=fit.n_obs, n_units=fit.n_units,
+                            n_clusters=fit.n_clusters, control=control, reference=reference, convention=convention,
+                            critical=critical)

@@ -17,14 +17,18 @@ linearmodels and fixest differ in how many parameters they count (see :data:`CON
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from linearmodels import PanelOLS
 from linearmodels.panel.utility import AbsorbingEffectError
-from scipy import stats
+
+from bijstand.did.results import (
+    Critical, Effect, ResultMixin, check_option, critical_value, degrees_of_freedom, effect_table, glance_frame,
+    summary_text, tidy_order, wald_columns,
+)
 
 Convention = Literal["fixest", "linearmodels"]
 
@@ -41,78 +45,140 @@ Convention = Literal["fixest", "linearmodels"]
 #:
 #: ``"linearmodels"``: linearmodels' clustered covariance with ``debiased=True, auto_df=False,
 #: count_effects=True, group_debias=True``: the same formula with every absorbed effect counted,
-#: :math:`K = p + N + T - 1`; this equals fixest's ``ssc(fixef.K="full")``. Inference as reported by
-#: linearmodels (:math:`t` with the residual degrees of freedom). On ``mpdta``: K = 505, SE = 0.0148316.
+#: :math:`K = p + N + T - 1`; this equals fixest's ``ssc(fixef.K="full")``. p-values and intervals follow
+#: ``critical`` in both conventions (linearmodels itself would use :math:`t` with the residual degrees of
+#: freedom). On ``mpdta``: K = 505, SE = 0.0148316.
 #: (linearmodels' bare default, ``debiased=False, group_debias=False``, gives 0.0148161.) ``auto_df`` must
 #: be False in both: when True (linearmodels' default) it overrides ``count_effects``.
 CONVENTIONS: tuple[str, ...] = ("fixest", "linearmodels")
 
 
+def _critical_line(effect: Effect) -> str:
+    reference = "N(0,1)" if effect.dof is None else f"t({effect.dof})"
+    return f"{effect.crit_value:.4g} from {reference}, {100 * (1 - effect.alpha):g}% intervals"
+
+
+def _inference_text(convention: str, cluster: str, n_clusters: int) -> str:
+    return f"clustered CR1 ({convention} small-sample factor), by {cluster} ({n_clusters} clusters)"
+
+
 @dataclass(frozen=True)
-class TwfeResult:
+class TwfeResult(ResultMixin):
     """Static TWFE estimate of the treatment coefficient.
 
     Attributes
     ----------
-    coef, se, t, p : float
-        Coefficient on ``D``, its clustered standard error, t statistic and two-sided p-value.
-    ci : tuple of float
-        ``(lower, upper)`` confidence interval at level ``1 - alpha``.
-    nobs, n_clusters : int
-        Observations used and number of clusters.
-    df_inference : int
-        Degrees of freedom of the t distribution used for ``p`` and ``ci``.
+    overall : Effect
+        Coefficient on ``D`` with its clustered standard error, statistic, p-value and interval (critical value
+        from ``critical``: :math:`t_{G-1}` by default, as fixest).
+    n_obs, n_units, n_clusters : int
+        Observations used, units and clusters.
     small_sample_factor : float
         The factor ``c`` that multiplies the CR0 variance (see :data:`CONVENTIONS`).
     convention : str
         ``"fixest"`` or ``"linearmodels"``.
+    critical : str
+        ``"t"`` or ``"normal"``.
+    cluster : str
+        Column the standard errors are clustered by.
     """
 
-    coef: float
-    se: float
-    t: float
-    p: float
-    ci: tuple[float, float]
-    nobs: int
+    overall: Effect
+    n_obs: int
+    n_units: int
     n_clusters: int
-    df_inference: int
     small_sample_factor: float
     convention: str
+    critical: str
+    cluster: str
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row, ``term = "D"``, with the tidy columns."""
+        return effect_table(self.overall, term="D")
+
+    def summary(self) -> str:
+        """Printable summary (fixest ``summary(feols(y ~ D | unit + time))`` style)."""
+        header = [("Estimator", "static two-way fixed effects, y ~ D | unit + time (OLS)"),
+                  ("Observations", self.n_obs), ("Units", self.n_units), ("Clusters", self.n_clusters),
+                  ("Inference", self.overall.inference), ("Critical value", _critical_line(self.overall))]
+        return summary_text(title="Two-way fixed effects", header=header, table=self.table, stars="p")
+
+    def glance(self) -> pd.DataFrame:
+        """One row: estimator, n_obs, n_units, n_clusters, convention, critical, dof, small_sample_factor."""
+        return glance_frame(estimator="twfe_static", n_obs=self.n_obs, n_units=self.n_units,
+                            n_clusters=self.n_clusters, convention=self.convention, critical=self.critical,
+                            dof=self.overall.dof, small_sample_factor=self.small_sample_factor,
+                            inference=self.overall.inference)
 
 
 @dataclass(frozen=True)
-class EventStudyResult:
+class EventStudyResult(ResultMixin):
     """Dynamic TWFE event study.
 
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per event time (the reference period included with coefficient 0 and NaN SE):
-        ``event_time, coef, se, ci_lower, ci_upper``.
+        One row per event time (the reference period included with estimate 0 and NaN SE):
+        ``event_time, estimate, se, statistic, p_value, ci_lower, ci_upper``.
     vcov : pandas.DataFrame
         Clustered covariance of the estimated coefficients, indexed by event time (reference excluded).
-    nobs, n_clusters : int
+    n_obs, n_units, n_clusters : int
     reference : int
-    convention : str
+    convention, critical : str
+    crit_value : float
+        Critical value of the pointwise intervals.
+    dof : int or None
+        Its degrees of freedom (``None`` = normal).
+    alpha : float
+    cluster : str
+    overall : None
+        An event study has no single headline parameter (fixest reports none).
     """
 
     table: pd.DataFrame
-    vcov: pd.DataFrame
-    nobs: int
+    vcov: pd.DataFrame = field(repr=False)
+    n_obs: int
+    n_units: int
     n_clusters: int
     reference: int
     convention: str
+    critical: str
+    crit_value: float
+    dof: int | None
+    alpha: float
+    cluster: str
+    overall: None = None
+
+    def summary(self) -> str:
+        """Printable summary (fixest style, one row per event time)."""
+        reference = "N(0,1)" if self.dof is None else f"t({self.dof})"
+        header = [("Estimator", "TWFE event study, y ~ sum_e 1{t - G = e} | unit + time (OLS)"),
+                  ("Reference period", self.reference), ("Observations", self.n_obs), ("Units", self.n_units),
+                  ("Clusters", self.n_clusters),
+                  ("Inference", _inference_text(self.convention, self.cluster, self.n_clusters)),
+                  ("Critical value", f"{self.crit_value:.4g} from {reference}, {100 * (1 - self.alpha):g}% "
+                                     "pointwise intervals")]
+        return summary_text(title="Two-way fixed effects event study", header=header, table=self.table,
+                            table_label="Event-time coefficients", stars="p")
+
+    def glance(self) -> pd.DataFrame:
+        """One row: estimator, n_obs, n_units, n_clusters, n_event_times, reference, convention, critical, dof."""
+        return glance_frame(estimator="event_study_twfe", n_obs=self.n_obs, n_units=self.n_units,
+                            n_clusters=self.n_clusters, n_event_times=int(self.table["se"].notna().sum()),
+                            reference=self.reference, convention=self.convention, critical=self.critical,
+                            dof=self.dof)
 
 
 @dataclass(frozen=True)
 class _ClusteredFit:
     params: pd.Series
     vcov: pd.DataFrame
-    nobs: int
+    n_obs: int
+    n_units: int
     n_clusters: int
-    df_inference: int
     small_sample_factor: float
-    linearmodels_pvalues: pd.Series | None
+    cluster: str
 
 
 def _require_columns(data: pd.DataFrame, columns: dict[str, str | None]) -> None:
@@ -154,8 +220,7 @@ def _fit_clustered(
     convention: Convention,
 ) -> _ClusteredFit:
     """Fit ``y ~ regressors | unit + time`` with PanelOLS and return the pinned clustered vcov."""
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+    convention = check_option("convention", convention, CONVENTIONS)
     cluster_column = unit if cluster is None else cluster
     indexed = frame.set_index([unit, time])
     model = PanelOLS(
@@ -186,6 +251,7 @@ def _fit_clustered(
         ) from error
 
     nobs = int(fit.nobs)
+    n_units = int(frame[unit].nunique())
     if convention == "fixest":
         n_slopes = len(regressors)
         units = frame[unit]
@@ -201,8 +267,8 @@ def _fit_clustered(
             k += 1 - n_times
         factor = n_clusters / (n_clusters - 1) * (nobs - 1) / (nobs - k)
         vcov = fit.cov * factor
-        return _ClusteredFit(fit.params, vcov, nobs, n_clusters, n_clusters - 1, factor, None)
-    return _ClusteredFit(fit.params, fit.cov, nobs, n_clusters, int(fit.df_resid), np.nan, fit.pvalues)
+        return _ClusteredFit(fit.params, vcov, nobs, n_units, n_clusters, factor, cluster_column)
+    return _ClusteredFit(fit.params, fit.cov, nobs, n_units, n_clusters, np.nan, cluster_column)
 
 
 def twfe_static(
@@ -215,6 +281,7 @@ def twfe_static(
     cluster: str | None = None,
     weights: str | None = None,
     convention: Convention = "fixest",
+    critical: Critical = "t",
     alpha: float = 0.05,
 ) -> TwfeResult:
     """Static two-way fixed-effects DiD coefficient.
@@ -239,18 +306,32 @@ def twfe_static(
     cluster : str, optional
         Cluster column; default clusters by ``unit`` (fixest's default with a unit fixed effect).
     weights : str, optional
-        Column of observation weights (weighted least squares).
+        Column of sampling weights (weighted least squares).
     convention : {"fixest", "linearmodels"}
         Small-sample convention of the clustered SE; see :data:`CONVENTIONS`. ``"fixest"`` (default)
         reproduces ``feols`` to floating-point precision: on ``mpdta`` coefficient -0.0365489 and
         SE 0.0132652 (K = 1 slope + 5 years; the 500 county effects are nested in the county clusters
         and not counted). ``"linearmodels"`` counts the absorbed effects: SE 0.0148316.
+    critical : {"t", "normal"}
+        Reference distribution of the p-value and interval: ``"t"`` (default, fixest's) is :math:`t_{G-1}` with
+        G clusters; ``"normal"`` the standard normal.
     alpha : float
-        1 - confidence level of ``ci``.
+        1 - confidence level of the interval.
 
     Returns
     -------
     TwfeResult
+
+    Examples
+    --------
+    >>> import moderndid
+    >>> mpdta = moderndid.load_mpdta().to_pandas()
+    >>> fit = twfe_static(mpdta, y="lemp", unit="countyreal", time="year", group="first.treat")
+    >>> print(f"{fit.overall.estimate:.6f} (se {fit.overall.se:.6f}, t({fit.overall.dof}))")
+    -0.036549 (se 0.013265, t(499))
+    >>> fit.table.round(4)
+      term  estimate      se  statistic  p_value  ci_lower  ci_upper
+    0    D   -0.0365  0.0133    -2.7553   0.0061   -0.0626   -0.0105
     """
     _require_columns(data, {"y": y, "unit": unit, "time": time, "group": group, "cluster": cluster,
                             "weights": weights})
@@ -259,21 +340,17 @@ def twfe_static(
     frame["D"] = ((frame[group] > 0) & (frame[time] >= frame[group])).astype(float)
     if frame["D"].nunique() < 2:
         raise ValueError(f"column {group!r} gives no variation in treatment: D is constant")
+    critical = check_option("critical", critical, ("normal", "t"))
     fit = _fit_clustered(frame, y=y, regressors=["D"], unit=unit, time=time, cluster=cluster, weights=weights,
                          convention=convention)
     coef = float(fit.params["D"])
     se = float(np.sqrt(fit.vcov.loc["D", "D"]))
-    t_stat = coef / se
-    if convention == "fixest":
-        p_value = float(2 * stats.t.sf(abs(t_stat), fit.df_inference))
-    else:
-        p_value = float(fit.linearmodels_pvalues["D"])
-    critical = stats.t.ppf(1 - alpha / 2, fit.df_inference)
-    return TwfeResult(
-        coef=coef, se=se, t=float(t_stat), p=p_value, ci=(coef - critical * se, coef + critical * se),
-        nobs=fit.nobs, n_clusters=fit.n_clusters, df_inference=fit.df_inference,
-        small_sample_factor=float(fit.small_sample_factor), convention=convention,
-    )
+    dof = degrees_of_freedom(critical, fit.n_clusters)
+    overall = Effect.from_se(coef, se, alpha=alpha, dof=dof, n_clusters=fit.n_clusters,
+                             inference=_inference_text(convention, fit.cluster, fit.n_clusters))
+    return TwfeResult(overall=overall, n_obs=fit.n_obs, n_units=fit.n_units, n_clusters=fit.n_clusters,
+                      small_sample_factor=float(fit.small_sample_factor), convention=convention, critical=critical,
+                      cluster=fit.cluster)
 
 
 def _event_column(event_time: int) -> str:
@@ -294,6 +371,7 @@ def event_study_twfe(
     cluster: str | None = None,
     weights: str | None = None,
     convention: Convention = "fixest",
+    critical: Critical = "t",
     alpha: float = 0.05,
 ) -> EventStudyResult:
     """Dynamic TWFE event study with relative-time dummies.
@@ -322,7 +400,7 @@ def event_study_twfe(
         are dropped, so that they are not silently treated as reference periods.
     reference : int
         Omitted event time (default -1, the period before treatment).
-    cluster, weights, convention, alpha
+    cluster, weights, convention, critical, alpha
         As in :func:`twfe_static`.
 
     Returns
@@ -352,17 +430,18 @@ def event_study_twfe(
     columns = [_event_column(e) for e in event_times]
     for e, column in zip(event_times, columns):
         frame[column] = (event_time == e).astype(float).to_numpy()
+    critical = check_option("critical", critical, ("normal", "t"))
     fit = _fit_clustered(frame, y=y, regressors=columns, unit=unit, time=time, cluster=cluster,
                          weights=weights, convention=convention)
     coef = fit.params[columns].to_numpy()
     se = np.sqrt(np.diag(fit.vcov.loc[columns, columns].to_numpy()))
-    critical = stats.t.ppf(1 - alpha / 2, fit.df_inference)
-    table = pd.DataFrame({"event_time": event_times, "coef": coef, "se": se,
-                          "ci_lower": coef - critical * se, "ci_upper": coef + critical * se})
-    reference_row = pd.DataFrame({"event_time": [reference], "coef": [0.0], "se": [np.nan],
-                                  "ci_lower": [np.nan], "ci_upper": [np.nan]})
+    dof = degrees_of_freedom(critical, fit.n_clusters)
+    table = pd.DataFrame({"event_time": event_times, "estimate": coef, "se": se})
+    reference_row = pd.DataFrame({"event_time": [reference], "estimate": [0.0], "se": [np.nan]})
     table = pd.concat([table, reference_row]).sort_values("event_time").reset_index(drop=True)
+    table = tidy_order(wald_columns(table, alpha=alpha, dof=dof), ["event_time"])
     vcov = pd.DataFrame(fit.vcov.loc[columns, columns].to_numpy(), index=event_times, columns=event_times)
     vcov.index.name = vcov.columns.name = "event_time"
-    return EventStudyResult(table=table, vcov=vcov, nobs=fit.nobs, n_clusters=fit.n_clusters,
-                            reference=reference, convention=convention)
+    return EventStudyResult(table=table, vcov=vcov, n_obs=fit.n_obs, n_units=fit.n_units,
+                            n_clusters=fit.n_clusters, reference=reference, convention=convention, critical=critical,
+                            crit_value=critical_value(alpha, dof), dof=dof, alpha=alpha, cluster=fit.cluster)

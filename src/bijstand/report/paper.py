@@ -972,7 +972,10 @@ def _stage_images(resolved: ResolvedPaper, build: Path) -> None:
 
 
 def _pandoc(markdown: str, to: str, extra_args: list[str], outputfile: Path | None = None) -> str:
-    import pypandoc
+    from bijstand.extras import extra_required
+
+    with extra_required("paper", "the paper build"):
+        import pypandoc
 
     return pypandoc.convert_text(markdown, to, format="markdown", extra_args=extra_args,
                                  outputfile=str(outputfile) if outputfile else None)
@@ -1015,7 +1018,10 @@ def build_paper(results_dir: str | Path = "results", params_file: str | Path = "
     LayoutError
         After the paper is written, when the layout check finds problems (listed in ``layout.txt``).
     """
-    import typst
+    from bijstand.extras import extra_required
+
+    with extra_required("paper", "the paper build"):
+        import typst
 
     results_dir, params_file, out_dir = Path(results_dir), Path(params_file), Path(out_dir)
     paper_dir = Path(paper_dir) if paper_dir else project_root() / "paper"

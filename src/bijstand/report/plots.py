@@ -135,9 +135,10 @@ def event_study_plot(
     Parameters
     ----------
     table
-        One row per event time: ``event_time`` (periods since first treatment; 0 = first treated month),
-        ``att`` (or ``coef``), ``ci_lower``, ``ci_upper`` (pointwise interval) and optionally ``ucb_lower`` /
-        ``ucb_upper`` (simultaneous band, drawn as a lighter band). ``se`` may be present and is not used.
+        One row per event time (the tidy table of any event-study result): ``event_time`` (periods since first
+        treatment; 0 = first treated month), ``estimate``, ``ci_lower``, ``ci_upper`` (pointwise interval) and
+        optionally ``ucb_lower`` / ``ucb_upper`` (simultaneous band, drawn as a lighter band). Other columns
+        (``se``, ``statistic``, ``p_value``) may be present and are not used.
     truth
         Optional ``event_time``, ``att``: the true effect of a simulation, drawn as a marked dashed line.
     title
@@ -155,10 +156,8 @@ def event_study_plot(
         true effect (if given).
     """
     function = "event_study_plot"
-    estimate_col = "att" if "att" in table.columns else "coef" if "coef" in table.columns else None
-    if estimate_col is None:
-        raise ValueError(f"{function}: table needs column 'att' (or 'coef'); it has {list(table.columns)}")
-    _require(table, ["event_time", "ci_lower", "ci_upper"], function)
+    estimate_col = "estimate"
+    _require(table, ["event_time", estimate_col, "ci_lower", "ci_upper"], function)
     has_band = "ucb_lower" in table.columns or "ucb_upper" in table.columns
     if has_band:
         _require(table, ["ucb_lower", "ucb_upper"], function)
@@ -958,17 +957,17 @@ def _place_labels(fig: Figure, ax, named: Sequence[tuple[str, float, float]],
 
 
 @_paper_style
-def honest_plot(bounds: pd.DataFrame, *, parameter: str = "Mbar", title: str | None = None,
+def honest_plot(bounds: pd.DataFrame, *, parameter: str = "mbar", title: str | None = None,
                 ylabel: str = "effect") -> Figure:
     """HonestDiD robust confidence sets by the size of the allowed violation, beside the original interval.
 
     Parameters
     ----------
     bounds
-        Columns ``method`` (``"Original"`` for the conventional interval), ``lb``, ``ub`` and ``parameter``
-        (``Mbar`` for relative magnitudes, ``M`` for smoothness).
+        Columns ``method`` (``"Original"`` for the conventional interval), ``ci_lower``, ``ci_upper`` and
+        ``parameter`` (``mbar`` for relative magnitudes, ``m`` for smoothness): ``HonestResult.table``.
     """
-    _require(bounds, ["method", "lb", "ub"], "honest_plot")
+    _require(bounds, ["method", "ci_lower", "ci_upper"], "honest_plot")
     robust = bounds[bounds["method"] != "Original"]
     _require(robust, [parameter], "honest_plot")
     original = bounds[bounds["method"] == "Original"]
@@ -976,19 +975,20 @@ def honest_plot(bounds: pd.DataFrame, *, parameter: str = "Mbar", title: str | N
     labels, lows, highs, colours = [], [], [], []
     if len(original):
         labels.append("original")
-        lows.append(float(original["lb"].iloc[0]))
-        highs.append(float(original["ub"].iloc[0]))
+        lows.append(float(original["ci_lower"].iloc[0]))
+        highs.append(float(original["ci_upper"].iloc[0]))
         colours.append(_TRUTH_COLOUR)
     for _, row in robust.iterrows():
         labels.append(f"{row[parameter]:g}".replace("-", MINUS))
-        lows.append(float(row["lb"]))
-        highs.append(float(row["ub"]))
+        lows.append(float(row["ci_lower"]))
+        highs.append(float(row["ci_upper"]))
         colours.append(_ESTIMATE_COLOUR)
     x = np.arange(len(labels))
     ax.vlines(x, lows, highs, colors=colours, linewidth=3)
     ax.axhline(0, color="0.3", linewidth=0.8)
     ax.set_xticks(x, labels)
-    ax.set_xlabel("M̄ (relative magnitude)" if parameter == "Mbar" else parameter)
+    ax.set_xlabel("M̄ (relative magnitude)" if parameter == "mbar" else "M (smoothness)" if parameter == "m"
+                  else parameter)
     ax.set_ylabel(ylabel)
     ax.set_title(title or "Robust 95% confidence sets")
     return fig

@@ -17,7 +17,12 @@ Layout of ``results/<notebook>/`` after :meth:`Results.close`::
 
 Why a staging directory: a notebook that fails half-way must leave the previous, complete results intact, so
 artefacts are written to ``results/.<notebook>.partial/`` and swapped in with :func:`os.replace` only when
-:meth:`Results.close` runs. Why no timestamps anywhere: the same parameters must give byte-identical files.
+:meth:`Results.close` runs. When a run fails under ``bijstand run``, the pipeline moves that staging folder to the
+git-ignored ``private/failed/<run>/`` (it may hold record-level values). Why no timestamps anywhere: the same
+parameters must give byte-identical files.
+
+Under ``bijstand run`` the folder is named after the *run* (``$BIJSTAND_RUN``), which may differ from the notebook
+when a parameter file runs one notebook several times; :func:`bijstand.notebook.setup` opens the results that way.
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ from bijstand.paths import project_root
 
 #: Environment variable through which ``bijstand run`` tells a notebook which parameter file it runs under.
 PARAMS_FILE_ENV = "BIJSTAND_PARAMS_FILE"
+#: Environment variables through which ``bijstand run`` tells a notebook's kernel the run it executes (the name of
+#: its results folder), the notebook the run executes, and the run's resolved parameters (JSON);
+#: see :mod:`bijstand.pipeline` and :func:`bijstand.notebook.setup`.
+RUN_ENV = "BIJSTAND_RUN"
+NOTEBOOK_ENV = "BIJSTAND_NOTEBOOK"
+PARAMETERS_ENV = "BIJSTAND_PARAMETERS"
 #: Environment variable that overrides the results directory (tests point it at a temporary folder).
 RESULTS_DIR_ENV = "BIJSTAND_RESULTS_DIR"
 
@@ -53,6 +64,11 @@ def default_results_dir() -> Path:
     """Results folder: ``$BIJSTAND_RESULTS_DIR`` if set, else ``<repo>/results``."""
     env = os.environ.get(RESULTS_DIR_ENV)
     return Path(env) if env else project_root() / "results"
+
+
+def staging_folder(name: str, results_dir: str | Path | None = None) -> Path:
+    """Folder in which the results of ``name`` are collected until :meth:`Results.close` publishes them."""
+    return (Path(results_dir) if results_dir else default_results_dir()) / f".{name}.partial"
 
 
 def _package_versions() -> dict[str, str]:
@@ -113,19 +129,24 @@ class Results:
     Parameters
     ----------
     notebook
-        Notebook name without extension, e.g. ``"02_cohort_approach"``; names the results folder.
+        Name of the results folder: the run name (``results/<run>/``). For a notebook run under its own name this
+        is the notebook name without extension, e.g. ``"02_cohort_approach"``.
     params
         The notebook's parameters (recorded in the manifest).
     seed
         The random seed the notebook used (recorded separately so a reader finds it at once).
     results_dir
         Parent folder; defaults to :func:`default_results_dir`.
+    source_notebook
+        The notebook that makes these results (recorded in the manifest; differs from ``notebook`` when a
+        parameter file runs one notebook under several run names).
     """
 
     notebook: str
     params: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     results_dir: Path | None = None
+    source_notebook: str | None = None
     _numbers: dict[str, dict[str, Any]] = field(default_factory=dict, init=False)
     _artefacts: list[str] = field(default_factory=list, init=False)
     _table_captions: dict[str, str] = field(default_factory=dict, init=False)
@@ -134,10 +155,19 @@ class Results:
 
     @classmethod
     def open(cls, notebook: str, *, params: dict[str, Any] | None = None, seed: int | None = None,
-             results_dir: str | Path | None = None) -> Results:
-        """Start collecting results for ``notebook`` (clears a stale staging folder of an earlier failed run)."""
+             results_dir: str | Path | None = None, source_notebook: str | None = None) -> Results:
+        """Start collecting results for ``notebook`` (clears a stale staging folder of an earlier failed run).
+
+        When ``bijstand run`` executes this notebook under a run name (``$BIJSTAND_RUN``, with
+        ``$BIJSTAND_NOTEBOOK`` naming this notebook), the results go to ``results/<run>/`` instead, so a notebook
+        that opens its results under its own name still writes where the pipeline expects them.
+        """
+        run, running_notebook = os.environ.get(RUN_ENV), os.environ.get(NOTEBOOK_ENV)
+        if run and running_notebook and notebook == running_notebook:
+            notebook = run
         res = cls(notebook=notebook, params=dict(params or {}), seed=seed,
-                  results_dir=Path(results_dir) if results_dir else default_results_dir())
+                  results_dir=Path(results_dir) if results_dir else default_results_dir(),
+                  source_notebook=source_notebook or running_notebook or notebook)
         if res.staging.exists():
             shutil.rmtree(res.staging)
         (res.staging / "tables").mkdir(parents=True)
@@ -152,7 +182,7 @@ class Results:
     @property
     def staging(self) -> Path:
         """Folder the results are collected in until :meth:`close`."""
-        return self.results_dir / f".{self.notebook}.partial"
+        return staging_folder(self.notebook, self.results_dir)
 
     def _check_key(self, key: str) -> None:
         if self._closed:
@@ -199,6 +229,7 @@ class Results:
         _dump_json(self._numbers, self.staging / "numbers.json")
         manifest = {
             "notebook": self.notebook,
+            "source_notebook": self.source_notebook or self.notebook,
             "params_file": params_file,
             "parameters": self.params,
             "seed": self.seed,
