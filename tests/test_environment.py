@@ -43,7 +43,6 @@ RUN_NOT_IMPORTED = {
 #: Declared for a test another branch adds (the lead merges them); delete an entry once that test is merged:
 #: test_pending_packages_are_not_used_yet fails as a reminder.
 PENDING = {
-    "pdfplumber": "tests/test_layout.py (branch paper)",
 }
 
 

@@ -29,7 +29,19 @@ from bijstand.report.layout import (  # noqa: E402
     check_pdf,
 )
 from bijstand.report.paper import build_paper  # noqa: E402
-from test_paper import write_fixture  # noqa: E402  (tests/ is on sys.path under pytest)
+
+
+def _load_test_paper():
+    """``tests/test_paper.py`` as a module, for its results-fixture writer (one fixture for both files)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_test_paper_fixture", Path(__file__).with_name("test_paper.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+write_fixture = _load_test_paper().write_fixture
 
 PAGE = """#set page(paper: "a4", margin: (x: 2.5cm, top: 2.5cm, bottom: 2.7cm))
 #set text(font: ("Libertinus Serif",), size: 11pt)

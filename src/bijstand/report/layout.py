@@ -316,7 +316,10 @@ def check_pdf(pdf_path: str | Path, geometry: PageGeometry = PageGeometry(),
     pages after their first mention (floats queue up behind each other when there is little text between them;
     the cure is fewer or smaller floats in the main text, which is the author's call).
     """
-    import pdfplumber
+    from bijstand.extras import extra_required
+
+    with extra_required("paper", "the layout check of the paper"):
+        import pdfplumber
 
     problems: list[LayoutProblem] = []
     captions: list[tuple[str, str, int]] = []  # (kind, number, page)
