@@ -124,15 +124,15 @@ def test_standard_errors_are_the_twfe_modules(mpdta):
         ours = wild_bootstrap_twfe(data, **KEYS, cluster=cluster, n_boot=9, seed=1, confint=False)
         fixest = twfe_static(data, **KEYS, cluster=cluster)
         np.testing.assert_allclose([ours.overall.estimate, ours.overall.se, ours.small_sample_factor],
-                                   [fixest.coef, fixest.se, fixest.small_sample_factor], rtol=1e-10)
+                                   [fixest.overall.estimate, fixest.overall.se, fixest.small_sample_factor], rtol=1e-10)
         assert ours.n_clusters == fixest.n_clusters
     study = event_study_twfe(data, **KEYS, leads=4, lags=5)
     ours = wild_bootstrap_twfe(data, **KEYS, event_time=3, leads=4, lags=5, n_boot=9, seed=1, confint=False)
     row = study.table.set_index("event_time").loc[3]
-    np.testing.assert_allclose([ours.overall.estimate, ours.overall.se], [row["coef"], row["se"]], rtol=1e-10)
+    np.testing.assert_allclose([ours.overall.estimate, ours.overall.se], [row["estimate"], row["se"]], rtol=1e-10)
     keys = dict(y="lemp", unit="countyreal", time="year", group="first.treat")
     on_mpdta = wild_bootstrap_twfe(mpdta, **keys, n_boot=99, seed=1, confint=False)
-    np.testing.assert_allclose(on_mpdta.overall.se, twfe_static(mpdta, **keys).se, rtol=1e-10)
+    np.testing.assert_allclose(on_mpdta.overall.se, twfe_static(mpdta, **keys).overall.se, rtol=1e-10)
 
 
 @pytest.mark.parametrize("options", [{}, dict(horizon=[0, 1, 3], weights="w")])

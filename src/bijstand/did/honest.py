@@ -199,7 +199,7 @@ def _includes_zero_rm(betahat, sigma, num_pre, num_post, l_vec, alpha) -> Callab
 
 
 def _flci(betahat, sigma, num_pre, num_post, l_vec, alpha, m: float) -> tuple[float, float]:
-    from moderndid.didhonest.fixed_length_ci import compute_flci
+    compute_flci = _moderndid().didhonest.fixed_length_ci.compute_flci
 
     result = compute_flci(betahat, sigma, float(m), num_pre, num_post, post_period_weights=l_vec, alpha=alpha)
     return float(result.flci[0]), float(result.flci[1])
@@ -209,7 +209,7 @@ def _default_m_grid(betahat, sigma, num_pre, alpha=0.05) -> np.ndarray:
     """R's default ``Mvec``: 10 values from 0 to ``DeltaSD_upperBound_Mpre`` (one pre-period: to its SD)."""
     if num_pre == 1:
         return np.linspace(0, np.sqrt(sigma[0, 0]), 10)
-    from moderndid.didhonest.sensitivity import compute_delta_sd_upperbound_m
+    compute_delta_sd_upperbound_m = _moderndid().didhonest.sensitivity.compute_delta_sd_upperbound_m
 
     return np.linspace(0, compute_delta_sd_upperbound_m(betahat=betahat, sigma=sigma, num_pre_periods=num_pre,
                                                         alpha=alpha), 10)

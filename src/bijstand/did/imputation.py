@@ -993,7 +993,7 @@ def _pretrend_regression(frame: pd.DataFrame, *, y: str, unit: str, time: str, e
         table=table, dropped=tuple(pre_periods[dummies.index(c)] for c in dummies if c not in kept_dummies),
         vcov=vcov_frame, statistic=wald / q, df_num=q, df_denom=df_denom,
         p_value=float(stats.f.sf(wald / q, q, df_denom)), chi2_p_value=float(stats.chi2.sf(wald, q)),
-        n_obs=fit.nobs, n_clusters=fit.n_clusters,
+        n_obs=fit.n_obs, n_clusters=fit.n_clusters,
     )
 
 
