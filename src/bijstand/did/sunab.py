@@ -162,13 +162,17 @@ def sun_abraham(
         .drop_duplicates()
     )
     cells = cells.loc[cells["event_time"] != reference].sort_values(["event_time", "cohort"])
-    dummies = {
-        f"cohort{cohort}_e{event_time}": ((frame[group] == cohort) & (relative == event_time)).astype(float).to_numpy()
-        for cohort, event_time in cells.itertuples(index=False)
-    }
-    columns = list(dummies)
-    # one concat instead of a column insert per cell: hundreds of monthly cells would fragment the frame
-    frame = pd.concat([frame, pd.DataFrame(dummies, index=frame.index)], axis=1)
+    # one dense block of cell dummies built from codes: a column insert (or comparison) per cell costs seconds
+    # with the hundreds of monthly cells of a staggered roll-out
+    columns = [f"cohort{cohort}_e{event_time}" for cohort, event_time in cells.itertuples(index=False)]
+    position = pd.Series(np.arange(len(cells)), index=pd.MultiIndex.from_frame(cells))
+    row_cell = position.reindex(pd.MultiIndex.from_arrays(
+        [frame[group].where(~is_control).fillna(-1).astype("int64"), relative.fillna(-10**9).astype("int64")]
+    )).to_numpy()
+    has_cell = ~np.isnan(row_cell)
+    dummy_block = np.zeros((len(frame), len(cells)))
+    dummy_block[np.flatnonzero(has_cell), row_cell[has_cell].astype(np.int64)] = 1.0
+    frame = pd.concat([frame, pd.DataFrame(dummy_block, index=frame.index, columns=columns)], axis=1)
     cells = cells.assign(column=columns).reset_index(drop=True)
 
     fit = _fit_clustered(frame, y=y, regressors=columns, unit=unit, time=time, cluster=cluster,
@@ -178,7 +182,8 @@ def sun_abraham(
 
     # IW weights: each cell's share of the (weighted) observations at its relative period.
     obs_weight = np.ones(len(frame)) if weights is None else frame[weights].to_numpy(dtype=float)
-    cells["n"] = [obs_weight[frame[column].to_numpy() == 1.0].sum() for column in columns]
+    cells["n"] = np.bincount(row_cell[has_cell].astype(np.int64), weights=obs_weight[has_cell],
+                             minlength=len(cells))
     cells["weight"] = cells["n"] / cells.groupby("event_time")["n"].transform("sum")
     event_times = sorted(cells["event_time"].unique())
     aggregation = np.zeros((len(event_times), len(cells)))

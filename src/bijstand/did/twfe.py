@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import scipy.linalg
 import pandas as pd
 from linearmodels import PanelOLS
 from linearmodels.panel.utility import AbsorbingEffectError
@@ -208,6 +209,77 @@ def _is_nested(inner: pd.Series, outer: pd.Series) -> bool:
     return bool((pd.DataFrame({"i": inner.to_numpy(), "o": outer.to_numpy()}).groupby("i")["o"].nunique() == 1).all())
 
 
+def _fixest_factor(frame: pd.DataFrame, *, n_slopes: int, nobs: int, unit: str, time: str, cluster_column: str,
+                   n_clusters: int) -> float:
+    """fixest's small-sample factor for clustered SEs with unit and time effects (pyfixest ``get_ssc``).
+
+    All FE levels minus one redundancy per extra FE; each FE fully nested in the clusters counts as one parameter.
+    """
+    units, times, cluster_values = frame[unit], frame[time], frame[cluster_column]
+    n_units, n_times = units.nunique(), times.nunique()
+    k = n_slopes + n_units + n_times - 1
+    if _is_nested(units, cluster_values):
+        k += 1 - n_units
+    if _is_nested(times, cluster_values):
+        k += 1 - n_times
+    return n_clusters / (n_clusters - 1) * (nobs - 1) / (nobs - k)
+
+
+def _fit_balanced(frame: pd.DataFrame, *, y: str, regressors: list[str], unit: str, time: str,
+                  cluster: str) -> _ClusteredFit | None:
+    r"""Unweighted two-way FE regression on a balanced panel by exact two-way demeaning; ``None`` if unbalanced.
+
+    Written by hand because linearmodels' PanelOLS spends seconds on the hundreds of cohort x event-time
+    dummies of a Sun-Abraham regression (measured 4.8 s for 22 areas x 36 months), which the simulation study
+    runs thousands of times. On a balanced panel :math:`\ddot x_{it} = x_{it} - \bar x_{i\cdot} - \bar x_{\cdot t}
+    + \bar x` absorbs both effects exactly (Frisch-Waugh-Lovell); the clustered CR0 sandwich is then scaled by
+    fixest's factor, as in the PanelOLS path (tested equal to it).
+    """
+    unit_codes, unit_index = pd.factorize(frame[unit].to_numpy())
+    time_codes, time_index = pd.factorize(frame[time].to_numpy())
+    n_units, n_times = len(unit_index), len(time_index)
+    nobs = len(frame)
+    if nobs != n_units * n_times:
+        return None
+    cell = unit_codes * n_times + time_codes
+    if np.unique(cell).size != nobs:
+        return None
+    values = frame[[y, *regressors]].to_numpy(dtype=float)
+    grid = np.empty((n_units * n_times, values.shape[1]))
+    grid[cell] = values
+    grid = grid.reshape(n_units, n_times, -1)
+    demeaned = grid - grid.mean(axis=1, keepdims=True) - grid.mean(axis=0, keepdims=True) + grid.mean(axis=(0, 1))
+    demeaned = demeaned.reshape(n_units * n_times, -1)[cell]
+    dy, dx = demeaned[:, 0], demeaned[:, 1:]
+    xtx = dx.T @ dx
+    collinear = ValueError(
+        "the treatment indicators are collinear with the unit and time effects (e.g. an event study "
+        "with every relative period and no never-treated units): bin or drop more event times"
+    )
+    # Cholesky instead of an SVD rank test: a third of the cost, and a pivot near zero is the same verdict
+    try:
+        chol = np.linalg.cholesky(xtx)
+    except np.linalg.LinAlgError:
+        raise collinear from None
+    if np.diag(chol).min() <= 1e-7 * np.sqrt(np.diag(xtx).max()):
+        raise collinear
+    inv_chol = scipy.linalg.solve_triangular(chol, np.eye(len(regressors)), lower=True)
+    bread = inv_chol.T @ inv_chol
+    beta = bread @ (dx.T @ dy)
+    resid = dy - dx @ beta
+    cluster_codes = pd.factorize(frame[cluster].to_numpy())[0]
+    n_clusters = int(cluster_codes.max()) + 1
+    if n_clusters < 2:
+        raise ValueError(f"column {cluster!r} has fewer than two clusters")
+    scores = np.zeros((n_clusters, len(regressors)))
+    np.add.at(scores, cluster_codes, dx * resid[:, None])
+    factor = _fixest_factor(frame, n_slopes=len(regressors), nobs=nobs, unit=unit, time=time,
+                            cluster_column=cluster, n_clusters=n_clusters)
+    vcov = bread @ (scores.T @ scores) @ bread * factor
+    return _ClusteredFit(pd.Series(beta, index=regressors), pd.DataFrame(vcov, index=regressors, columns=regressors),
+                         nobs, n_units, n_clusters, factor, cluster)
+
+
 def _fit_clustered(
     frame: pd.DataFrame,
     *,
@@ -222,6 +294,10 @@ def _fit_clustered(
     """Fit ``y ~ regressors | unit + time`` with PanelOLS and return the pinned clustered vcov."""
     convention = check_option("convention", convention, CONVENTIONS)
     cluster_column = unit if cluster is None else cluster
+    if convention == "fixest" and weights is None:
+        balanced = _fit_balanced(frame, y=y, regressors=regressors, unit=unit, time=time, cluster=cluster_column)
+        if balanced is not None:
+            return balanced
     indexed = frame.set_index([unit, time])
     model = PanelOLS(
         indexed[y],
@@ -253,19 +329,8 @@ def _fit_clustered(
     nobs = int(fit.nobs)
     n_units = int(frame[unit].nunique())
     if convention == "fixest":
-        n_slopes = len(regressors)
-        units = frame[unit]
-        times = frame[time]
-        cluster_values = frame[cluster_column]
-        n_units, n_times = units.nunique(), times.nunique()
-        # fixest (and pyfixest's get_ssc): all FE levels minus one redundancy per extra FE, then each FE
-        # fully nested in the clusters is replaced by a single parameter.
-        k = n_slopes + n_units + n_times - 1
-        if _is_nested(units, cluster_values):
-            k += 1 - n_units
-        if _is_nested(times, cluster_values):
-            k += 1 - n_times
-        factor = n_clusters / (n_clusters - 1) * (nobs - 1) / (nobs - k)
+        factor = _fixest_factor(frame, n_slopes=len(regressors), nobs=nobs, unit=unit, time=time,
+                                cluster_column=cluster_column, n_clusters=n_clusters)
         vcov = fit.cov * factor
         return _ClusteredFit(fit.params, vcov, nobs, n_units, n_clusters, factor, cluster_column)
     return _ClusteredFit(fit.params, fit.cov, nobs, n_units, n_clusters, np.nan, cluster_column)
