@@ -519,18 +519,22 @@ def _normalise(text: str) -> str:
     return text.translate(_TYPOGRAPHY)
 
 
+def _is_acronym(phrase: str) -> bool:
+    return sum(c.isupper() for c in phrase) >= 2 and not any(c.islower() for c in phrase)
+
+
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     words = [w for w in re.split(r"[\s-]+", _normalise(phrase)) if w]
     body = r"[\s-]+".join(re.escape(w) for w in words)
-    acronym = sum(c.isupper() for c in phrase) >= 2 and not any(c.islower() for c in phrase)
-    return re.compile(rf"(?<![\w@]){body}(?![\w])", 0 if acronym else re.IGNORECASE)
+    return re.compile(rf"(?<![\w@]){body}(?![\w])", 0 if _is_acronym(phrase) else re.IGNORECASE)
 
 
 def _phrase_index() -> list[tuple[str, re.Pattern[str], frozenset[str]]]:
     by_phrase: dict[str, set[str]] = {}
     for method in METHODS.values():
         for phrase in method.phrases:
-            by_phrase.setdefault(_normalise(phrase).lower(), set()).add(method.id)
+            key = _normalise(phrase) if _is_acronym(phrase) else _normalise(phrase).lower()
+            by_phrase.setdefault(key, set()).add(method.id)
     return [(phrase, _phrase_pattern(phrase), frozenset(ids)) for phrase, ids in by_phrase.items()]
 
 
