@@ -76,3 +76,54 @@ def test_figures_are_byte_identical(tmp_path):
 def test_missing_results_name_the_notebook(tmp_path):
     with pytest.raises(FileNotFoundError, match="run notebook '06_sim' first"):
         load_numbers("06_sim", tmp_path)
+
+
+def test_method_records_and_disclosure_are_written_beside_the_results(tmp_path):
+    from bijstand.report.methods import MethodRecord, output_records
+
+    cs = MethodRecord("callaway_santanna", control_group="notyettreated", aggregation="simple", cluster="area",
+                      n_clusters=22, inference="analytic_t", data_source="synthetic")
+    wild = {"estimator": "callaway_santanna", "cluster": "area", "n_clusters": 22, "inference": "wild_restricted",
+            "n_draws": 9999, "multiplier": "webb"}
+    res = Results.open("07_m", results_dir=tmp_path)
+    res.number("att", 0.5, method=cs, disclosure="synthetic")
+    res.number("p", 0.04, method=wild, disclosure=25)
+    res.number("old", 1.0)  # a notebook that records no provenance yet still works
+    res.table("t", pd.DataFrame({"a": [1.0]}), caption="T", methods=[cs, wild], disclosure="estimates")
+    fig, ax = plt.subplots(figsize=(2, 2))
+    res.figure("f", fig, caption="F", formats=("png",), methods=cs, disclosure="public")
+    plt.close(fig)
+    res.close()
+    numbers = load_numbers("07_m", tmp_path)
+    assert numbers["att"]["method"] == {"estimator": "callaway_santanna", "control_group": "notyet",
+                                        "aggregation": "simple", "cluster": "area", "n_clusters": 22,
+                                        "inference": "analytic_t", "critical_value": pytest.approx(2.0796, abs=1e-4),
+                                        "alpha": 0.05, "data_source": "synthetic"}
+    assert numbers["att"]["disclosure"] == {"status": "synthetic", "threshold": 10}
+    assert numbers["p"]["disclosure"] == {"status": "min_cell", "min_persons": 25, "threshold": 10}
+    assert numbers["old"] == {"value": 1.0, "digits": 3, "label": ""}
+    manifest = load_manifest("07_m", tmp_path)
+    assert [m["inference"] for m in manifest["tables"]["t"]["methods"]] == ["analytic_t", "wild_restricted"]
+    assert manifest["tables"]["t"]["disclosure"] == {"status": "estimates", "threshold": 10}
+    assert manifest["figures"]["f"]["disclosure"]["status"] == "public"
+    assert manifest["disclosure_threshold"] == 10
+    assert manifest["unrecorded"] == {"methods": ["numbers/old"], "disclosure": ["numbers/old"]}
+    records = {(r.kind, r.ref): r for r in output_records("07_m", numbers, manifest)}
+    assert records[("number", "07_m/att")].methods == (cs,)
+    assert records[("table", "07_m/t")].methods[1].n_draws == 9999
+    assert not records[("number", "07_m/old")].recorded
+
+
+def test_bad_provenance_is_refused_when_recorded(tmp_path):
+    res = Results.open("08_bad", results_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown estimator 'did_multiplegt'"):
+        res.number("a", 1.0, method={"estimator": "did_multiplegt"})
+    with pytest.raises(ValueError, match="unknown inference 'jackknife'"):
+        res.number("b", 1.0, method={"estimator": "twfe", "inference": "jackknife"})
+    with pytest.raises(ValueError, match="number 'c': disclosure: the smallest cell has 7 persons"):
+        res.number("c", 1.0, disclosure=7)
+    with pytest.raises(ValueError, match="disclosure must be one of"):
+        res.table("t", pd.DataFrame({"a": [1]}), disclosure="confidential")
+    with pytest.raises(ValueError, match="a number is made by one method"):
+        res.number("d", 1.0, method=[{"estimator": "twfe"}, {"estimator": "imputation"}])
+    assert not (res.staging / "tables" / "t.csv").exists()

@@ -3,17 +3,35 @@
 Every notebook writes its numbers, tables and figures through one :class:`Results` object::
 
     res = Results.open("02_cohort_approach", params=params_dict, seed=seed)
-    res.number("att_simple", 0.0123, digits=3, label="ATT, simple aggregation")
-    res.table("att_dynamic", frame, caption="Event-study estimates")
-    res.figure("event_study", fig, caption="Event study of outflow to work")
+    cs = MethodRecord("callaway_santanna", control_group="notyet", aggregation="simple", cluster="area",
+                      n_clusters=22, inference="analytic_t", data_source="synthetic")
+    res.number("att_simple", 0.0123, digits=3, label="ATT, simple aggregation", method=cs, disclosure="synthetic")
+    res.table("att_dynamic", frame, caption="Event-study estimates", methods=[cs], disclosure="synthetic")
+    res.figure("event_study", fig, caption="Event study of outflow to work", methods=[cs], disclosure=12)
     res.close()
 
 Layout of ``results/<notebook>/`` after :meth:`Results.close`::
 
     manifest.json      parameters, seed, parameter file, package versions, git commit, list of artefacts
-    numbers.json       {key: {"value": float|int|str, "digits": int|None, "label": str}}
+                       (tables and figures with caption, and "methods" and "disclosure" when recorded),
+                       the disclosure threshold, and which outputs lack a method record or disclosure status
+    numbers.json       {key: {"value": float|int|str, "digits": int|None, "label": str,
+                              "method": {...} (when recorded), "disclosure": {...} (when recorded)}}
     tables/<key>.csv
     figures/<key>.png and figures/<key>.svg
+
+Provenance (issue 9): ``method=`` (a number) and ``methods=`` (a table or figure: one record per method it
+shows) take :class:`~bijstand.report.methods.MethodRecord` objects or their dicts, validated against the
+vocabulary :data:`~bijstand.report.methods.METHODS`; ``disclosure=`` states what the output rests on
+(:func:`~bijstand.report.methods.disclosure_record`: ``"public"``, ``"synthetic"``, ``"estimates"`` or the
+smallest number of persons per cell, never below :data:`~bijstand.report.disclosure.CBS_MIN_COUNT`). The paper
+build checks its method statements against these records (:mod:`bijstand.report.methods`).
+
+Deprecation path: the three arguments are optional while the notebooks are converted. Outputs written without
+them are listed under ``"unrecorded"`` in the manifest, and the paper build warns about every quoted one
+(``MethodRecordWarning``); ``build_paper(require_records=True)`` (``--require-records``) already makes that an
+error. Once every notebook records them, the build's default flips to ``require_records=True`` and then these
+arguments become required here (a ``TypeError`` for a call without them).
 
 Why a staging directory: a notebook that fails half-way must leave the previous, complete results intact, so
 artefacts are written to ``results/.<notebook>.partial/`` and swapped in with :func:`os.replace` only when
@@ -41,6 +59,8 @@ import numpy as np
 import pandas as pd
 
 from bijstand.paths import project_root
+from bijstand.report.disclosure import CBS_MIN_COUNT
+from bijstand.report.methods import MethodRecord, disclosure_record, method_records
 
 #: Environment variable through which ``bijstand run`` tells a notebook which parameter file it runs under.
 PARAMS_FILE_ENV = "BIJSTAND_PARAMS_FILE"
@@ -151,6 +171,8 @@ class Results:
     _artefacts: list[str] = field(default_factory=list, init=False)
     _table_captions: dict[str, str] = field(default_factory=dict, init=False)
     _figure_captions: dict[str, str] = field(default_factory=dict, init=False)
+    _table_records: dict[str, dict[str, Any]] = field(default_factory=dict, init=False)
+    _figure_records: dict[str, dict[str, Any]] = field(default_factory=dict, init=False)
     _closed: bool = field(default=False, init=False)
 
     @classmethod
@@ -190,17 +212,42 @@ class Results:
         if not key or not all(c.isalnum() or c in "_-" for c in key):
             raise ValueError(f"result key {key!r} must be non-empty and use only letters, digits, '_' and '-'")
 
-    def number(self, key: str, value: Any, *, digits: int | None = 3, label: str = "") -> Any:
-        """Record one number (or short string) the paper may quote; returns ``value`` for display."""
+    def number(self, key: str, value: Any, *, digits: int | None = 3, label: str = "",
+               method: MethodRecord | dict[str, Any] | None = None, disclosure: str | int | None = None) -> Any:
+        """Record one number (or short string) the paper may quote; returns ``value`` for display.
+
+        Parameters
+        ----------
+        key
+            Name under which the paper quotes it (``{{num:RUN/KEY}}``): letters, digits, ``_`` and ``-``.
+        value
+            The number; numpy scalars are converted, NaN is stored as ``null``.
+        digits
+            Decimals the paper prints (``None``: four significant digits).
+        label
+            What the number is, for readers of ``numbers.json``.
+        method
+            How it was made (:class:`~bijstand.report.methods.MethodRecord` or its dict); optional for now.
+        disclosure
+            What it rests on (:func:`~bijstand.report.methods.disclosure_record`); optional for now.
+        """
         self._check_key(key)
         if key in self._numbers:
             raise ValueError(f"number {key!r} recorded twice in {self.notebook!r}")
-        self._numbers[key] = {"value": _jsonable(value), "digits": digits, "label": label}
+        entry: dict[str, Any] = {"value": _jsonable(value), "digits": digits, "label": label}
+        entry.update(_provenance(f"number {key!r}", method_records(method), disclosure, single=True))
+        self._numbers[key] = entry
         return value
 
-    def table(self, key: str, frame: pd.DataFrame, *, caption: str = "", float_digits: int | None = 10) -> Path:
-        """Write a table as CSV (floats rounded to ``float_digits`` so platform noise does not change bytes)."""
+    def table(self, key: str, frame: pd.DataFrame, *, caption: str = "", float_digits: int | None = 10,
+              methods: Any = None, disclosure: str | int | None = None) -> Path:
+        """Write a table as CSV (floats rounded to ``float_digits`` so platform noise does not change bytes).
+
+        ``methods`` (one :class:`~bijstand.report.methods.MethodRecord` per method the table shows) and
+        ``disclosure`` are recorded in the manifest beside the caption; both optional for now.
+        """
         self._check_key(key)
+        records = _provenance(f"table {key!r}", method_records(methods), disclosure)
         out = frame.copy()
         if float_digits is not None:
             floats = out.select_dtypes("float").columns
@@ -209,17 +256,32 @@ class Results:
         out.to_csv(path, index=False, lineterminator="\n")
         self._artefacts.append(f"tables/{key}.csv")
         self._table_captions[key] = caption
+        self._table_records[key] = records
         return path
 
-    def figure(self, key: str, fig: Any, *, caption: str = "", formats: tuple[str, ...] = ("png", "svg")) -> Path:
-        """Save a Matplotlib figure as PNG (150 dpi) and SVG without timestamps (:func:`~.plots.save_figure`)."""
+    def figure(self, key: str, fig: Any, *, caption: str = "", formats: tuple[str, ...] = ("png", "svg"),
+               methods: Any = None, disclosure: str | int | None = None) -> Path:
+        """Save a Matplotlib figure as PNG (150 dpi) and SVG without timestamps (:func:`~.plots.save_figure`).
+
+        ``methods`` and ``disclosure`` as for :meth:`table`.
+        """
         from bijstand.report.plots import save_figure
 
         self._check_key(key)
+        records = _provenance(f"figure {key!r}", method_records(methods), disclosure)
         written = save_figure(fig, self.staging / "figures" / key, formats=list(formats))
         self._artefacts.extend(f"figures/{p.name}" for p in written)
         self._figure_captions[key] = caption
+        self._figure_records[key] = records
         return written[0]
+
+    def _unrecorded(self) -> dict[str, list[str]]:
+        """Outputs written without a method record or disclosure status (``numbers/KEY``, ``tables/KEY``, ...)."""
+        outputs = [(f"numbers/{k}", e, "method") for k, e in sorted(self._numbers.items())]
+        outputs += [(f"tables/{k}", e, "methods") for k, e in sorted(self._table_records.items())]
+        outputs += [(f"figures/{k}", e, "methods") for k, e in sorted(self._figure_records.items())]
+        return {"methods": [name for name, entry, field_name in outputs if field_name not in entry],
+                "disclosure": [name for name, entry, _ in outputs if "disclosure" not in entry]}
 
     def close(self) -> Path:
         """Write ``numbers.json`` and ``manifest.json`` and publish the folder atomically; return its path."""
@@ -235,11 +297,14 @@ class Results:
             "seed": self.seed,
             "git_commit": git_commit(),
             "packages": _package_versions(),
-            "tables": {k: {"file": f"tables/{k}.csv", "caption": c}
+            "tables": {k: {"file": f"tables/{k}.csv", "caption": c, **self._table_records[k]}
                        for k, c in sorted(self._table_captions.items())},
-            "figures": {k: {"files": [a for a in self._artefacts if a.startswith(f"figures/{k}.")], "caption": c}
+            "figures": {k: {"files": [a for a in self._artefacts if a.startswith(f"figures/{k}.")], "caption": c,
+                            **self._figure_records[k]}
                         for k, c in sorted(self._figure_captions.items())},
             "numbers": sorted(self._numbers),
+            "disclosure_threshold": CBS_MIN_COUNT,
+            "unrecorded": self._unrecorded(),
         }
         _dump_json(manifest, self.staging / "manifest.json")
         old = self.results_dir / f".{self.notebook}.old"
@@ -252,6 +317,23 @@ class Results:
             shutil.rmtree(old)
         self._closed = True
         return self.final
+
+
+def _provenance(what: str, methods: tuple[MethodRecord, ...], disclosure: Any, *,
+                single: bool = False) -> dict[str, Any]:
+    """The ``method``/``methods`` and ``disclosure`` entries of one output (empty when none are given)."""
+    out: dict[str, Any] = {}
+    if methods:
+        if single and len(methods) > 1:
+            raise ValueError(f"{what}: a number is made by one method; got {len(methods)} records")
+        out["method" if single else "methods"] = methods[0].to_dict() if single else [m.to_dict() for m in methods]
+    try:
+        record = disclosure_record(disclosure, CBS_MIN_COUNT)
+    except ValueError as err:
+        raise ValueError(f"{what}: {err}") from err
+    if record is not None:
+        out["disclosure"] = record
+    return out
 
 
 def _load_result_json(notebook: str, name: str, results_dir: str | Path | None) -> dict[str, Any]:
