@@ -171,14 +171,43 @@ def test_did_error_is_exactly_the_estimator_on_the_world_without_the_interventio
                                    true_dyn.loc[0:].to_numpy(), rtol=0, atol=1e-10)
 
 
+def test_world_panels_give_the_truth_by_difference(register):
+    """Every simulated world has a panel; all minus without-k, averaged over a start group, is the truth."""
+    worlds = register.world_panels
+    assert sorted(worlds) == ["all", "without_cohort", "without_counter", "without_outreach"]
+    assert worlds["all"] is register.panel
+    assert set(worlds["without_cohort"]["municipality"]) == {"GM0363"}
+    assert set(worlds["without_outreach"]["municipality"]) == {"GM0363"}
+    assert set(worlds["without_counter"]["municipality"]) == {"GM0599"}
+    for world, frame in worlds.items():
+        assert list(frame.columns) == list(PANEL_COLUMNS), world
+    keys = ["area", "period"]
+    full = worlds["all"].set_index(keys)
+    without = worlds["without_cohort"].set_index(keys)
+    diff = (full["outflow_work_rate"].reindex(without.index) - without["outflow_work_rate"]).rename("att")
+    frame = diff.reset_index().assign(group=without["first_treat_cohort"].to_numpy())
+    expected = frame.groupby(["group", "period"])["att"].mean()
+    truth = register.truth.query("intervention == 'cohort' and outcome == 'outflow_work_rate'")
+    pd.testing.assert_series_equal(truth.set_index(["group", "period"])["att"], expected, check_names=False)
+    # before an area's start both worlds are identical, after it the effect shows
+    start = without["first_treat_cohort"]
+    pre = diff[without.index.get_level_values("period") < start.to_numpy()]
+    assert (pre == 0).all() and len(pre) == 22 * 120 - int((120 - start.groupby("area").first() + 1).sum())
+    assert diff[without.index.get_level_values("period") >= start.to_numpy() + 6].mean() > 0.05
+
+
 def test_same_seed_same_bytes(register, tmp_path):
     again = simulate_register(seed=SEED, scale=SCALE)
     pd.testing.assert_frame_equal(again.spells, register.spells)
     register.write(tmp_path / "a")
     again.write(tmp_path / "b")
-    for name in ("spells.parquet", "panel.parquet", "areas.csv", "truth.csv", "metadata.json"):
+    for name in ("spells.parquet", "panel.parquet", "panel_without_cohort.parquet", "panel_without_counter.parquet",
+                 "panel_without_outreach.parquet", "areas.csv", "truth.csv", "metadata.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     back = read_register(tmp_path / "a")
+    assert sorted(back.world_panels) == sorted(register.world_panels)
+    for world, frame in register.world_panels.items():
+        pd.testing.assert_frame_equal(back.world_panels[world], frame)
     pd.testing.assert_frame_equal(back.spells, register.spells)
     pd.testing.assert_frame_equal(back.areas, register.areas)
     assert back.params["seed"] == SEED and back.params["effects"]["cohort_work_multiplier"] == 1.9

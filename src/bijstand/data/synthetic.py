@@ -893,15 +893,27 @@ class _Simulator:
         panel = panel.sort_values(["municipality", "area", "period"], kind="stable").reset_index(drop=True)
         return panel[list(PANEL_COLUMNS)]
 
-    def truth(self):
-        """Long truth table (see module docstring)."""
-        full = self.panel("all")
+    def worlds(self) -> list[str]:
+        """Names of the simulated worlds, ``"all"`` first."""
+        names = ["all"]
+        for block in self.blocks:
+            names += [w for w in block.worlds if w not in names]
+        return names
+
+    def world_panels(self) -> dict:
+        """The panel of every simulated world (:meth:`panel`), keyed by world name."""
+        return {world: self.panel(world) for world in self.worlds()}
+
+    def truth(self, panels: dict | None = None):
+        """Long truth table (see module docstring); ``panels`` are the world panels if already built."""
+        panels = self.world_panels() if panels is None else panels
+        full = panels["all"]
         rows = []
         for intervention, column in (("cohort", "first_treat_cohort"), ("counter", "first_treat_counter"),
                                      ("outreach", "first_treat_outreach")):
-            if not any(f"without_{intervention}" in block.worlds for block in self.blocks):
+            if f"without_{intervention}" not in panels:
                 continue
-            without = self.panel(f"without_{intervention}")
+            without = panels[f"without_{intervention}"]
             treated = without[without[column] > 0]
             keys = ["municipality", "area", "period"]
             merged = treated.merge(full[keys + list(TRUTH_OUTCOMES)], on=keys, suffixes=("_without", ""))
@@ -960,10 +972,27 @@ class _Simulator:
 
 @dataclass
 class SyntheticRegister:
-    """A simulated register: ``spells`` and ``areas`` (data contracts), the ``truth`` and the panel.
+    """A simulated register: ``spells`` and ``areas`` (data contracts), the ``truth`` and the panels.
 
-    ``panel`` is counted during the simulation; it equals ``build_area_panel(spells, areas)`` exactly (tested),
-    so callers may skip the DuckDB step.
+    Attributes
+    ----------
+    spells, areas : DataFrame
+        Person spells of the all-interventions world and the area file (contract columns).
+    truth : DataFrame
+        ``intervention, outcome, group, period, att, n_areas`` (see the module docstring).
+    panel : DataFrame
+        Area x month panel of the all-interventions world (``world_panels["all"]``). It is counted during the
+        simulation and equals ``build_area_panel(spells, areas)`` exactly (tested), so callers may skip the DuckDB
+        step.
+    params : dict
+        Everything needed to simulate the register again (also written as ``metadata.json``).
+    world_panels : dict of str to DataFrame
+        The panel (same columns as ``panel``) of every simulated world, keyed ``"all"`` and
+        ``"without_<intervention>"`` for ``intervention`` in ``cohort``, ``counter``, ``outreach``. A world without
+        :math:`k` covers only the areas of the municipality that runs :math:`k` (Amsterdam for cohort and outreach,
+        Rotterdam for counter), the only areas where it differs from ``"all"``. All worlds use the same random
+        numbers, so :math:`Y^{\\text{all}}_{at} - Y^{\\text{all}\\setminus k}_{at}` is the true effect of
+        :math:`k` in area :math:`a` and month :math:`t` (zero before the area's start).
     """
 
     spells: pd.DataFrame
@@ -971,9 +1000,15 @@ class SyntheticRegister:
     truth: pd.DataFrame
     panel: pd.DataFrame
     params: dict
+    world_panels: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if "all" not in self.world_panels:
+            self.world_panels = {"all": self.panel, **self.world_panels}
 
     def write(self, directory) -> Path:
-        """Write ``spells.parquet``, ``areas.csv``, ``truth.csv``, ``panel.parquet`` and ``metadata.json``.
+        """Write ``spells.parquet``, ``areas.csv``, ``truth.csv``, ``panel.parquet``, one
+        ``panel_<world>.parquet`` per further world (e.g. ``panel_without_cohort.parquet``) and ``metadata.json``.
 
         The Parquet files are written with pyarrow (zstd, no index) so that the same seed gives identical bytes.
         """
@@ -982,7 +1017,9 @@ class SyntheticRegister:
 
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        for name, frame in (("spells", self.spells), ("panel", self.panel)):
+        frames = [("spells", self.spells), ("panel", self.panel)]
+        frames += [(f"panel_{world}", frame) for world, frame in sorted(self.world_panels.items()) if world != "all"]
+        for name, frame in frames:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             pq.write_table(table.replace_schema_metadata(None), folder / f"{name}.parquet", compression="zstd")
         areas = self.areas.copy()
@@ -1001,10 +1038,13 @@ def read_register(directory):
     for column in ("cohort_start", "counter_performance_start", "outreach_start"):
         areas[column] = pd.to_datetime(areas[column])
     areas["borough"] = areas["borough"].fillna("")
+    panel = pd.read_parquet(folder / "panel.parquet")
+    worlds = {"all": panel}
+    for path in sorted(folder.glob("panel_*.parquet")):
+        worlds[path.stem.removeprefix("panel_")] = pd.read_parquet(path)
     return SyntheticRegister(spells=pd.read_parquet(folder / "spells.parquet"), areas=areas,
-                             truth=pd.read_csv(folder / "truth.csv"),
-                             panel=pd.read_parquet(folder / "panel.parquet"),
-                             params=json.loads((folder / "metadata.json").read_text()))
+                             truth=pd.read_csv(folder / "truth.csv"), panel=panel,
+                             params=json.loads((folder / "metadata.json").read_text()), world_panels=worlds)
 
 
 def simulate_register(*, seed: int = 20240101, scale: float = 1.0, effects: Effects | None = None,
@@ -1049,8 +1089,9 @@ def simulate_register(*, seed: int = 20240101, scale: float = 1.0, effects: Effe
     sim = _Simulator(seed=int(seed), scale=float(scale), effects=effects, baseline=baseline, areas=areas,
                      start=start, end=end).run()
     spells = sim.spells_frame()
-    panel = sim.panel("all")
-    truth = sim.truth()
+    worlds = sim.world_panels()
+    panel = worlds["all"]
+    truth = sim.truth(worlds)
     from bijstand import __version__
 
     params = {"seed": int(seed), "scale": float(scale), "start": str(start), "end": str(end),
@@ -1058,7 +1099,8 @@ def simulate_register(*, seed: int = 20240101, scale: float = 1.0, effects: Effe
               "baseline": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(baseline).items()},
               "bijstand_version": __version__, "n_spells": int(len(spells)),
               "n_persons": int(spells["person_id"].nunique()), "n_areas": int(len(areas))}
-    return SyntheticRegister(spells=spells, areas=areas, truth=truth, panel=panel, params=params)
+    return SyntheticRegister(spells=spells, areas=areas, truth=truth, panel=panel, params=params,
+                             world_panels=worlds)
 
 
 def true_aggregate(truth: pd.DataFrame, intervention: str, outcome: str, kind: str = "simple", *,
