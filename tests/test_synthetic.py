@@ -215,6 +215,32 @@ def test_same_seed_same_bytes(register, tmp_path):
     assert not other.spells["spell_start"].equals(register.spells["spell_start"])
 
 
+def test_municipalities_counterfactuals_and_no_spells_give_the_same_numbers(register):
+    """A register of Amsterdam only, with only the world without the cohort approach and no spells, is exactly
+    the Amsterdam part of the full register (random numbers per municipality do not depend on the others)."""
+    small = simulate_register(seed=SEED, scale=SCALE, municipalities=("GM0363",), counterfactuals=("cohort",),
+                              record_spells=False)
+    assert sorted(small.world_panels) == ["all", "without_cohort"]
+    assert set(small.areas["municipality"]) == {"GM0363"} and len(small.areas) == 22
+    assert list(small.spells.columns) == list(register.spells.columns) and len(small.spells) == 0
+    assert (small.spells.dtypes == register.spells.dtypes).all()
+    for world in ("all", "without_cohort"):
+        full = register.world_panels[world]
+        pd.testing.assert_frame_equal(small.world_panels[world],
+                                      full[full["municipality"] == "GM0363"].reset_index(drop=True))
+    pd.testing.assert_frame_equal(small.truth.reset_index(drop=True),
+                                  register.truth[register.truth["intervention"] == "cohort"].reset_index(drop=True))
+    assert small.params["municipalities"] == ["GM0363"] and small.params["n_spells"] is None
+    # a comparison municipality is simulated only when listed
+    two = simulate_register(seed=SEED, scale=SCALE, municipalities=("GM0599", "GM0362"), counterfactuals=())
+    assert set(two.panel["municipality"]) == {"GM0599", "GM0362"} and len(two.truth) == 0
+    code = "GM0599"   # comparison municipalities share one random stream, so only whole blocks reproduce
+    pd.testing.assert_frame_equal(two.panel[two.panel["municipality"] == code].reset_index(drop=True),
+                                  register.panel[register.panel["municipality"] == code].reset_index(drop=True))
+    with pytest.raises(ValueError, match="counterfactuals must be among"):
+        simulate_register(seed=SEED, scale=SCALE, municipalities=("GM0363",), counterfactuals=("cohorts",))
+
+
 def test_scale_multiplies_sizes(register):
     double = simulate_register(seed=SEED, scale=2 * SCALE)
     stock = register.panel.query("period == 1").set_index("area")["stock"]
