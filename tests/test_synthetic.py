@@ -171,19 +171,74 @@ def test_did_error_is_exactly_the_estimator_on_the_world_without_the_interventio
                                    true_dyn.loc[0:].to_numpy(), rtol=0, atol=1e-10)
 
 
+def test_world_panels_give_the_truth_by_difference(register):
+    """Every simulated world has a panel; all minus without-k, averaged over a start group, is the truth."""
+    worlds = register.world_panels
+    assert sorted(worlds) == ["all", "without_cohort", "without_counter", "without_outreach"]
+    assert worlds["all"] is register.panel
+    assert set(worlds["without_cohort"]["municipality"]) == {"GM0363"}
+    assert set(worlds["without_outreach"]["municipality"]) == {"GM0363"}
+    assert set(worlds["without_counter"]["municipality"]) == {"GM0599"}
+    for world, frame in worlds.items():
+        assert list(frame.columns) == list(PANEL_COLUMNS), world
+    keys = ["area", "period"]
+    full = worlds["all"].set_index(keys)
+    without = worlds["without_cohort"].set_index(keys)
+    diff = (full["outflow_work_rate"].reindex(without.index) - without["outflow_work_rate"]).rename("att")
+    frame = diff.reset_index().assign(group=without["first_treat_cohort"].to_numpy())
+    expected = frame.groupby(["group", "period"])["att"].mean()
+    truth = register.truth.query("intervention == 'cohort' and outcome == 'outflow_work_rate'")
+    pd.testing.assert_series_equal(truth.set_index(["group", "period"])["att"], expected, check_names=False)
+    # before an area's start both worlds are identical, after it the effect shows
+    start = without["first_treat_cohort"]
+    pre = diff[without.index.get_level_values("period") < start.to_numpy()]
+    assert (pre == 0).all() and len(pre) == 22 * 120 - int((120 - start.groupby("area").first() + 1).sum())
+    assert diff[without.index.get_level_values("period") >= start.to_numpy() + 6].mean() > 0.05
+
+
 def test_same_seed_same_bytes(register, tmp_path):
     again = simulate_register(seed=SEED, scale=SCALE)
     pd.testing.assert_frame_equal(again.spells, register.spells)
     register.write(tmp_path / "a")
     again.write(tmp_path / "b")
-    for name in ("spells.parquet", "panel.parquet", "areas.csv", "truth.csv", "metadata.json"):
+    for name in ("spells.parquet", "panel.parquet", "panel_without_cohort.parquet", "panel_without_counter.parquet",
+                 "panel_without_outreach.parquet", "areas.csv", "truth.csv", "metadata.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     back = read_register(tmp_path / "a")
+    assert sorted(back.world_panels) == sorted(register.world_panels)
+    for world, frame in register.world_panels.items():
+        pd.testing.assert_frame_equal(back.world_panels[world], frame)
     pd.testing.assert_frame_equal(back.spells, register.spells)
     pd.testing.assert_frame_equal(back.areas, register.areas)
     assert back.params["seed"] == SEED and back.params["effects"]["cohort_work_multiplier"] == 1.9
     other = simulate_register(seed=SEED + 1, scale=SCALE)
     assert not other.spells["spell_start"].equals(register.spells["spell_start"])
+
+
+def test_municipalities_counterfactuals_and_no_spells_give_the_same_numbers(register):
+    """A register of Amsterdam only, with only the world without the cohort approach and no spells, is exactly
+    the Amsterdam part of the full register (random numbers per municipality do not depend on the others)."""
+    small = simulate_register(seed=SEED, scale=SCALE, municipalities=("GM0363",), counterfactuals=("cohort",),
+                              record_spells=False)
+    assert sorted(small.world_panels) == ["all", "without_cohort"]
+    assert set(small.areas["municipality"]) == {"GM0363"} and len(small.areas) == 22
+    assert list(small.spells.columns) == list(register.spells.columns) and len(small.spells) == 0
+    assert (small.spells.dtypes == register.spells.dtypes).all()
+    for world in ("all", "without_cohort"):
+        full = register.world_panels[world]
+        pd.testing.assert_frame_equal(small.world_panels[world],
+                                      full[full["municipality"] == "GM0363"].reset_index(drop=True))
+    pd.testing.assert_frame_equal(small.truth.reset_index(drop=True),
+                                  register.truth[register.truth["intervention"] == "cohort"].reset_index(drop=True))
+    assert small.params["municipalities"] == ["GM0363"] and small.params["n_spells"] is None
+    # a comparison municipality is simulated only when listed
+    two = simulate_register(seed=SEED, scale=SCALE, municipalities=("GM0599", "GM0362"), counterfactuals=())
+    assert set(two.panel["municipality"]) == {"GM0599", "GM0362"} and len(two.truth) == 0
+    code = "GM0599"   # comparison municipalities share one random stream, so only whole blocks reproduce
+    pd.testing.assert_frame_equal(two.panel[two.panel["municipality"] == code].reset_index(drop=True),
+                                  register.panel[register.panel["municipality"] == code].reset_index(drop=True))
+    with pytest.raises(ValueError, match="counterfactuals must be among"):
+        simulate_register(seed=SEED, scale=SCALE, municipalities=("GM0363",), counterfactuals=("cohorts",))
 
 
 def test_scale_multiplies_sizes(register):

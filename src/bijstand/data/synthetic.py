@@ -74,6 +74,7 @@ Files (:meth:`SyntheticRegister.write`): ``spells.parquet`` and ``panel.parquet`
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -280,6 +281,22 @@ def _cbs():
     return cbs
 
 
+@functools.lru_cache(maxsize=16)
+def _cbs_table(loader: str, folder: str) -> pd.DataFrame:
+    """A vendored CBS table from ``folder``, read once per process (callers get a copy via :func:`_cbs_copy`)."""
+    return getattr(_cbs(), loader)(folder)
+
+
+def _cbs_copy(loader: str) -> pd.DataFrame:
+    """Copy of a vendored CBS table (``load_municipal_figures``, ``load_national_monthly``, ...) from the current
+    CBS folder (:func:`bijstand.data.cbs.default_cbs_dir`; the cache is keyed on it)."""
+    return _cbs_table(loader, _cbs_folder()).copy()
+
+
+def _cbs_folder() -> str:
+    return str(_cbs().default_cbs_dir())
+
+
 def business_cycle(start: str = "2015-01", end: str = "2024-12", *, elasticity: float = 2.0,
                    covid_inflow_multiplier: float = 1.33, covid_exit_multiplier: float = 0.70,
                    covid_decay_months: float = 2.0) -> pd.DataFrame:
@@ -307,14 +324,21 @@ def business_cycle(start: str = "2015-01", end: str = "2024-12", *, elasticity: 
     DataFrame
         ``month, period, growth, covid_intensity, inflow_multiplier, exit_multiplier``.
     """
-    cbs = _cbs()
-    monthly = cbs.load_national_monthly().dropna(subset=["benefits_below_aow_thousands"])
+    return _business_cycle(str(pd.Timestamp(start)), str(pd.Timestamp(end)), float(elasticity),
+                           float(covid_inflow_multiplier), float(covid_exit_multiplier),
+                           float(covid_decay_months), _cbs_folder()).copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _business_cycle(start, end, elasticity, covid_inflow_multiplier, covid_exit_multiplier, covid_decay_months,
+                    folder):
+    monthly = _cbs_copy("load_national_monthly").dropna(subset=["benefits_below_aow_thousands"])
     monthly = monthly.set_index("month")["benefits_below_aow_thousands"].astype(float)
     yoy = (monthly / monthly.shift(12) - 1.0).dropna()
     yoy = yoy[yoy.index >= "2014-01-01"]
 
-    flows = cbs.load_national_quarterly_flows().set_index("quarter")
-    stock = cbs.load_national_quarterly_stock().set_index("quarter")["persons"].astype(float)
+    flows = _cbs_copy("load_national_quarterly_flows").set_index("quarter")
+    stock = _cbs_copy("load_national_quarterly_stock").set_index("quarter")["persons"].astype(float)
     persons = []
     last = None
     for quarter, row in flows.iterrows():
@@ -371,7 +395,12 @@ def _first_lockdown(months: pd.Series) -> np.ndarray:
 
 def _municipal_profile(codes: list[str]) -> pd.DataFrame:
     """Per municipality: 2017 caseload and exit / work-share multipliers relative to NL (CBS 2015-2017, age 15+)."""
-    figures = _cbs().load_municipal_figures()
+    return _municipal_profile_cached(tuple(codes), _cbs_folder()).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _municipal_profile_cached(codes: tuple[str, ...], folder: str) -> pd.DataFrame:
+    figures = _cbs_copy("load_municipal_figures")
     figures = figures[figures["age_group_code"].astype(str).str.strip() == "20150"].copy()
     figures["region_code"] = figures["region_code"].astype(str).str.strip()
     for column in ("bijstandsontvangers", "uitstroom_pct", "uitstroom", "uitstroom_werk"):
@@ -404,7 +433,7 @@ def _municipal_profile(codes: list[str]) -> pd.DataFrame:
 
 def all_cbs_municipalities() -> tuple[str, ...]:
     """Every municipality (GM code) in the 2017 CBS table with a caseload, except Amsterdam and Rotterdam."""
-    figures = _cbs().load_municipal_figures()
+    figures = _cbs_copy("load_municipal_figures")
     figures = figures[(figures["age_group_code"].astype(str).str.strip() == "20150") & (figures["year"] == 2017)]
     codes = figures["region_code"].astype(str).str.strip()
     caseload = pd.to_numeric(figures["bijstandsontvangers"], errors="coerce")
@@ -529,12 +558,21 @@ def _age_band(age):
     return np.searchsorted(_AGE_EDGES, age, side="right")
 
 
+def _copy_state(state: dict) -> dict:
+    """Deep copy of one world's simulation state (arrays and count arrays)."""
+    out = {k: v.copy() for k, v in state.items() if k != "counts"}
+    out["counts"] = {c: v.copy() for c, v in state["counts"].items()}
+    return out
+
+
 class _Simulator:
     """Runs the monthly loop for all blocks; keeps the panel counts of every world."""
 
     def __init__(self, *, seed, scale, effects: Effects, baseline: Baseline, areas: pd.DataFrame, start, end,
-                 record_spells: bool = True):
+                 record_spells: bool = True, municipalities=None, counterfactuals=INTERVENTIONS):
         self.seed = seed
+        self.counts = {}   # (block, world) -> dict of (n_local_areas, T) int arrays
+        self.spells = {}   # block -> dict of arrays (all-interventions world)
         self.scale = scale
         self.effects = effects
         self.baseline = baseline
@@ -546,7 +584,7 @@ class _Simulator:
         if self.T < 1:
             raise ValueError(f"simulate_register: end {end} lies before start {start}")
         self.record_spells = record_spells
-        national = _cbs().load_national_monthly().set_index("month")["benefits_below_aow_thousands"].dropna()
+        national = _cbs_copy("load_national_monthly").set_index("month")["benefits_below_aow_thousands"].dropna()
         self.size_factor = (float(national[self.start] / national[pd.Timestamp("2017-12-01")])
                             if self.start in national.index else 1.0)
         self.cycle = business_cycle(self.start, self.end, elasticity=baseline.cycle_elasticity,
@@ -586,13 +624,18 @@ class _Simulator:
         municipality = self.areas["municipality"].to_numpy()
         is_ams = municipality == AMSTERDAM
         is_rtm = municipality == ROTTERDAM
+        # Random draws per area (above) cover every area of ``areas``, so that a register restricted to some
+        # municipalities is identical to their part of the full register; only the selected ones are simulated.
+        selected = (np.ones(n_areas, bool) if municipalities is None
+                    else np.isin(municipality, list(municipalities)))
         self.blocks = []
-        for name, mask, worlds, block_seed in (
-                ("amsterdam", is_ams, ("all", "without_cohort", "without_outreach"), block_seeds[0]),
-                ("rotterdam", is_rtm, ("all", "without_counter"), block_seeds[1]),
-                ("comparison", ~(is_ams | is_rtm), ("all",), block_seeds[2])):
-            if mask.any():
-                self.blocks.append(_Block(name=name, area_index=np.flatnonzero(mask), worlds=worlds,
+        for name, mask, interventions, block_seed in (
+                ("amsterdam", is_ams, ("cohort", "outreach"), block_seeds[0]),
+                ("rotterdam", is_rtm, ("counter",), block_seeds[1]),
+                ("comparison", ~(is_ams | is_rtm), (), block_seeds[2])):
+            worlds = ("all", *(f"without_{k}" for k in interventions if k in counterfactuals))
+            if (mask & selected).any():
+                self.blocks.append(_Block(name=name, area_index=np.flatnonzero(mask & selected), worlds=worlds,
                                           rng=np.random.default_rng(block_seed)))
         for block in self.blocks:
             self._populate(block)
@@ -732,135 +775,196 @@ class _Simulator:
 
     # -- monthly loop -----------------------------------------------------------------------------------------
     def run(self):
-        """Simulate every block month by month in all its worlds with the same uniforms; returns ``self``."""
+        """Simulate every block month by month in all its worlds with the same uniforms; returns ``self``.
+
+        A world without intervention :math:`k` is identical to the all-interventions world until the first month
+        in which :math:`k` can act (the earliest start of :math:`k` in the block), because both use the same
+        uniforms; it is therefore simulated from that month on, starting from a copy of the all-world's state.
+        Hazards without intervention effects are cached per person and recomputed only when they change: when
+        the spell's duration band changes (months 1, 6, 12, 24, 60 of a spell) and every January (age band).
+        """
+        for block in self.blocks:
+            self._run_block(block)
+        return self
+
+    def _divergence(self, block, world) -> int:
+        """First simulated month index in which ``world`` can differ from the all-interventions world."""
+        if world == "all":
+            return 0
+        starts = {"without_cohort": self.cohort_start, "without_counter": self.counter_start,
+                  "without_outreach": self.outreach_start}[world][block.area_index]
+        first = int(starts.min()) - self.p0
+        return int(min(max(first, 0), self.T))
+
+    def _run_block(self, block):
         T = self.T
         e = self.effects
         cycle_exit = self.cycle["exit_multiplier"].to_numpy(np.float32)
         cycle_in = self.cycle["inflow_multiplier"].to_numpy(np.float32)
         covid_pause = (1.0 - e.cohort_covid_pause * _first_lockdown(self.cycle["month"])).astype(np.float32)
         window = self.baseline.reentry_window_months
-        self.counts = {}   # (block, world) -> dict of (n_local_areas, T) int arrays
-        self.spells = {}   # block -> dict of arrays (all-interventions world)
-        for block in self.blocks:
-            P = block.persons
-            n_local = len(block.area_index)
-            states = {}
+        P = block.persons
+        n_local = len(block.area_index)
+        n_all = len(P["area"])
+        loc = P["local_area"]
+        area = P["area"]
+        birth_year = P["birth_year"]
+        not_exempt = ~P["exempt"]
+        # static parts of the intervention timing: first month of the person's invitation / assignment
+        cohort_x0 = self.cohort_start[area] + P["offset_cohort"]
+        counter_x0 = self.counter_start[area] + P["offset_counter"]
+        outreach_x0 = self.outreach_start[area] + P["offset_outreach"]
+        cohort_factor = self.cohort_area_factor[area]
+        outreach_eligible = not_exempt & P["outreach_reached"]
+        first_cohort = int(cohort_x0.min()) if n_all else _NO_START
+        first_counter = int(counter_x0.min()) if n_all else _NO_START
+        first_outreach = int(outreach_x0.min()) if n_all else _NO_START
+        long_term = self.long_term_log
+        dw, de, do = self._log_dur
+        aw, ao = self._log_age
+        reentry_mult = (self.reentry_mult[area].astype(np.float32) if self.reentry_mult.min() != 1.0 else None)
+
+        divergence = {world: self._divergence(block, world) for world in block.worlds}
+        initial = {"on": P["on"].copy(), "start": P["start"].copy(), "last_exit": P["last_exit"].copy(),
+                   "last_reason": P["last_reason"].copy(), "hazard": np.zeros((3, n_all), np.float32),
+                   "n_on": np.bincount(loc[P["on"]], minlength=n_local).astype(np.int64),
+                   "counts": {c: np.zeros((n_local, T), np.int64) for c in COUNT_COLUMNS}}
+        states = {"all": initial}
+        ended = {"person": [], "start": [], "end": [], "reason": []}
+        record = self.record_spells
+        age_band = None
+        for k in range(T):
+            t = k + 1                                   # simulation period (1 = start month)
+            abs_t = self.p0 + k                         # calendar period (2015-01 = 1)
+            month0 = (self.start.month - 1 + k) % 12    # 0 = January
+            year = self.start.year + (self.start.month - 1 + k) // 12
+            n_t = block.present[k]
+            u = block.rng.random((3, n_t), dtype=np.float32)
+            new_lo = block.present[k - 1] if k > 0 else block.n_initial
+            new_hi = n_t
+            new_count = np.bincount(loc[new_lo:new_hi], minlength=n_local)
+            if k == 0 or month0 == 0:
+                age_band = _age_band(year - birth_year)
             for world in block.worlds:
-                states[world] = {"on": P["on"].copy(), "start": P["start"].copy(),
-                                 "last_exit": P["last_exit"].copy(), "last_reason": P["last_reason"].copy()}
-                self.counts[(block.name, world)] = {c: np.zeros((n_local, T), np.int64) for c in COUNT_COLUMNS}
-            ended = {"person": [], "start": [], "end": [], "reason": []}
-            cohort_start = self.cohort_start[P["area"]]
-            counter_start = self.counter_start[P["area"]]
-            outreach_start = self.outreach_start[P["area"]]
-            has_cohort = bool((cohort_start < _NO_START).any())
-            has_counter = bool((counter_start < _NO_START).any())
-            has_outreach = bool((outreach_start < _NO_START).any())
-            for k in range(T):
-                t = k + 1                                   # simulation period (1 = start month)
-                abs_t = self.p0 + k                         # calendar period (2015-01 = 1)
-                year = self.start.year + (self.start.month - 1 + k) // 12
-                n_t = block.present[k]
-                u = block.rng.random((3, n_t), dtype=np.float32)
-                new_lo = block.present[k - 1] if k > 0 else block.n_initial
-                new_hi = n_t
-                for world in block.worlds:
-                    st = states[world]
-                    cnt = self.counts[(block.name, world)]
-                    on, start, last_exit, last_reason = st["on"], st["start"], st["last_exit"], st["last_reason"]
-                    # new entrants of this month
-                    on[new_lo:new_hi] = True
-                    start[new_lo:new_hi] = t
-                    loc = P["local_area"]
-                    cnt["inflow"][:, k] += np.bincount(loc[new_lo:new_hi], minlength=n_local)
-                    # exits of people on benefit since an earlier month
-                    idx = np.flatnonzero(on[:n_t] & (start[:n_t] < t))
-                    duration = t - start[idx]
-                    age = year - P["birth_year"][idx]
-                    hw, he, ho = self._hazards(P["lw"][idx], P["le"][idx], P["lo"][idx], duration, age,
-                                               P["area"][idx], cycle_exit[k])
-                    not_exempt = ~P["exempt"][idx]
-                    start_abs = start[idx] + (self.p0 - 1)
-                    if has_cohort and world != "without_cohort":
-                        x = np.maximum(cohort_start[idx] + P["offset_cohort"][idx], start_abs + 1)
-                        m = abs_t - x
-                        active = (m >= 0) & not_exempt
-                        if active.any():
-                            ramp = np.minimum(1.0, (m + 1) / e.cohort_ramp_months)
-                            het = (self.cohort_area_factor[P["area"][idx]]
-                                   * np.where(duration >= 60, e.cohort_long_term_factor, 1.0) * covid_pause[k])
-                            mult = 1.0 + (e.cohort_work_multiplier - 1.0) * ramp * het
-                            hw = np.where(active, hw * mult.astype(np.float32), hw)
-                            he = np.where(active & (m < e.cohort_nonresponse_months),
-                                          he + np.float32(e.cohort_nonresponse_hazard), he)
-                    if has_counter and world != "without_counter":
-                        x = np.maximum(counter_start[idx] + P["offset_counter"][idx],
-                                       start_abs + e.counter_min_duration_months)
-                        m = abs_t - x
-                        active = (m >= 0) & not_exempt
-                        if active.any():
-                            work = np.where(age < 45, e.counter_work_multiplier_young, e.counter_work_multiplier_old)
-                            hw = np.where(active, hw * work.astype(np.float32), hw)
-                            he = np.where(active & (m < e.counter_enforcement_months),
-                                          he + np.float32(e.counter_enforcement_hazard), he)
-                            ho = np.where(active, ho * np.float32(e.counter_other_multiplier), ho)
-                    if has_outreach and world != "without_outreach":
-                        x = np.maximum(outreach_start[idx] + P["offset_outreach"][idx], start_abs + 1)
-                        m = abs_t - x
-                        active = (m >= 0) & not_exempt & P["outreach_reached"][idx]
-                        if active.any():
-                            ramp = np.minimum(1.0, (m + 1) / e.outreach_ramp_months)
-                            mult = 1.0 + (e.outreach_work_multiplier - 1.0) * ramp
-                            hw = np.where(active, hw * mult.astype(np.float32), hw)
-                    exit_w = u[0, idx] < hw
-                    exit_e = u[1, idx] < he
-                    exit_o = u[2, idx] < ho
-                    leaving = exit_w | exit_e | exit_o
-                    reason = np.where(exit_o, 2, np.where(exit_e, 1, 0)).astype(np.int8)
-                    out_idx = idx[leaving]
-                    out_reason = reason[leaving]
-                    out_loc = loc[out_idx]
-                    for r, column in enumerate(("outflow_work", "outflow_enforcement", "outflow_other")):
-                        cnt[column][:, k] += np.bincount(out_loc[out_reason == r], minlength=n_local)
-                    if world == "all" and self.record_spells:
-                        ended["person"].append(out_idx)
-                        ended["start"].append(start[out_idx].copy())
-                        ended["end"].append(np.full(len(out_idx), t, np.int32))
-                        ended["reason"].append(out_reason)
-                    on[out_idx] = False
-                    last_exit[out_idx] = t
-                    last_reason[out_idx] = out_reason
-                    # re-entries of earlier leavers (at least one full month off, at most the window)
-                    off = np.flatnonzero(~on[:n_t] & (last_exit[:n_t] <= t - 2) & (last_exit[:n_t] >= t - window))
-                    gap = t - last_exit[off]
-                    r_hazard = self.reentry[last_reason[off], gap] * cycle_in[k]
-                    if self.reentry_mult.min() != 1.0:
-                        r_hazard = r_hazard * self.reentry_mult[P["area"][off]].astype(np.float32)
-                    back = off[u[0, off] < r_hazard]
-                    back_gap = t - last_exit[back]
-                    on[back] = True
-                    start[back] = t
-                    back_loc = loc[back]
-                    cnt["inflow"][:, k] += np.bincount(back_loc, minlength=n_local)
-                    cnt["reinflow_6m"][:, k] += np.bincount(back_loc[back_gap <= 6], minlength=n_local)
-                    cnt["reinflow_12m"][:, k] += np.bincount(back_loc[back_gap <= 12], minlength=n_local)
-                    cnt["stock"][:, k] = (np.bincount(loc[:n_t][on[:n_t]], minlength=n_local)
-                                          + np.bincount(out_loc, minlength=n_local))
+                if divergence[world] == k and world != "all":
+                    states[world] = _copy_state(states["all"])
             for world in block.worlds:
-                cnt = self.counts[(block.name, world)]
-                cnt["outflow"] = cnt["outflow_work"] + cnt["outflow_enforcement"] + cnt["outflow_other"]
-            if self.record_spells:
-                st = states["all"]
-                running = np.flatnonzero(st["on"])
-                self.spells[block.name] = {
-                    "person": np.concatenate([block.static_spells["person"], *ended["person"], running]),
-                    "start": np.concatenate([block.static_spells["start"], *ended["start"], st["start"][running]]),
-                    "end": np.concatenate([block.static_spells["end"], *ended["end"],
-                                           np.full(len(running), _NO_START, np.int32)]),
-                    "reason": np.concatenate([block.static_spells["reason"], *ended["reason"],
-                                              np.full(len(running), -1, np.int8)]),
-                }
-        return self
+                if k < divergence[world]:
+                    continue
+                st = states[world]
+                cnt = st["counts"]
+                on, start, last_exit, last_reason = st["on"], st["start"], st["last_exit"], st["last_reason"]
+                hazard = st["hazard"]
+                # new entrants of this month
+                on[new_lo:new_hi] = True
+                start[new_lo:new_hi] = t
+                cnt["inflow"][:, k] += new_count
+                # exits of people on benefit since an earlier month
+                idx = np.flatnonzero(on[:n_t] & (start[:n_t] < t))
+                duration = t - start[idx]
+                if k == 0 or month0 == 0:
+                    stale = idx
+                else:
+                    changed = (duration == 1) | (duration == 6) | (duration == 12) | (duration == 24) | (duration == 60)
+                    stale = idx[changed]
+                if len(stale):
+                    band = _duration_band(t - start[stale])
+                    ab = age_band[stale]
+                    extra = np.where(band == 4, long_term[area[stale]], np.float32(0.0))
+                    hazard[0, stale] = np.exp(P["lw"][stale] + extra + dw[band] + aw[ab])
+                    hazard[1, stale] = np.exp(P["le"][stale] + extra + de[band])
+                    hazard[2, stale] = np.exp(P["lo"][stale] + extra + do[band] + ao[ab])
+                c = cycle_exit[k]
+                hw = hazard[0, idx] * c
+                he = hazard[1, idx] * c
+                ho = hazard[2, idx] * c
+                if world != "without_cohort" and abs_t >= first_cohort:
+                    x = np.maximum(cohort_x0[idx], start[idx] + self.p0)
+                    m = abs_t - x
+                    act = np.flatnonzero((m >= 0) & not_exempt[idx])
+                    if len(act):
+                        ma = m[act]
+                        ramp = np.minimum(1.0, (ma + 1) / e.cohort_ramp_months)
+                        het = (cohort_factor[idx[act]] * np.where(duration[act] >= 60, e.cohort_long_term_factor, 1.0)
+                               * covid_pause[k])
+                        mult = 1.0 + (e.cohort_work_multiplier - 1.0) * ramp * het
+                        hw[act] = hw[act] * mult.astype(np.float32)
+                        nr = act[ma < e.cohort_nonresponse_months]
+                        he[nr] = he[nr] + np.float32(e.cohort_nonresponse_hazard)
+                if world != "without_counter" and abs_t >= first_counter:
+                    x = np.maximum(counter_x0[idx], start[idx] + (self.p0 - 1 + e.counter_min_duration_months))
+                    m = abs_t - x
+                    act = np.flatnonzero((m >= 0) & not_exempt[idx])
+                    if len(act):
+                        age = year - birth_year[idx[act]]
+                        work = np.where(age < 45, e.counter_work_multiplier_young, e.counter_work_multiplier_old)
+                        hw[act] = hw[act] * work.astype(np.float32)
+                        enf = act[m[act] < e.counter_enforcement_months]
+                        he[enf] = he[enf] + np.float32(e.counter_enforcement_hazard)
+                        ho[act] = ho[act] * np.float32(e.counter_other_multiplier)
+                if world != "without_outreach" and abs_t >= first_outreach:
+                    x = np.maximum(outreach_x0[idx], start[idx] + self.p0)
+                    m = abs_t - x
+                    act = np.flatnonzero((m >= 0) & outreach_eligible[idx])
+                    if len(act):
+                        ramp = np.minimum(1.0, (m[act] + 1) / e.outreach_ramp_months)
+                        mult = 1.0 + (e.outreach_work_multiplier - 1.0) * ramp
+                        hw[act] = hw[act] * mult.astype(np.float32)
+                exit_w = u[0, idx] < hw
+                exit_e = u[1, idx] < he
+                exit_o = u[2, idx] < ho
+                leaving = np.flatnonzero(exit_w | exit_e | exit_o)
+                out_idx = idx[leaving]
+                out_reason = np.where(exit_o[leaving], 2, np.where(exit_e[leaving], 1, 0)).astype(np.int8)
+                out_loc = loc[out_idx]
+                out_count = np.bincount(out_loc, minlength=n_local)
+                for r, column in enumerate(("outflow_work", "outflow_enforcement", "outflow_other")):
+                    cnt[column][:, k] += np.bincount(out_loc[out_reason == r], minlength=n_local)
+                if world == "all" and record:
+                    ended["person"].append(out_idx)
+                    ended["start"].append(start[out_idx].copy())
+                    ended["end"].append(np.full(len(out_idx), t, np.int32))
+                    ended["reason"].append(out_reason)
+                on[out_idx] = False
+                last_exit[out_idx] = t
+                last_reason[out_idx] = out_reason
+                # re-entries of earlier leavers (at least one full month off, at most the window)
+                recent = last_exit[:n_t]
+                off = np.flatnonzero((recent <= t - 2) & (recent >= t - window) & ~on[:n_t])
+                gap = t - last_exit[off]
+                r_hazard = self.reentry[last_reason[off], gap] * cycle_in[k]
+                if reentry_mult is not None:
+                    r_hazard = r_hazard * reentry_mult[off]
+                back = off[u[0, off] < r_hazard]
+                back_gap = t - last_exit[back]
+                on[back] = True
+                start[back] = t
+                back_loc = loc[back]
+                back_count = np.bincount(back_loc, minlength=n_local)
+                cnt["inflow"][:, k] += back_count
+                cnt["reinflow_6m"][:, k] += np.bincount(back_loc[back_gap <= 6], minlength=n_local)
+                cnt["reinflow_12m"][:, k] += np.bincount(back_loc[back_gap <= 12], minlength=n_local)
+                stock = st["n_on"] + new_count + back_count
+                cnt["stock"][:, k] = stock
+                st["n_on"] = stock - out_count
+        for world in block.worlds:
+            if world not in states:   # the intervention never acts inside the window
+                states[world] = _copy_state(states["all"])
+        for world in block.worlds:
+            cnt = states[world]["counts"]
+            cnt["outflow"] = cnt["outflow_work"] + cnt["outflow_enforcement"] + cnt["outflow_other"]
+            self.counts[(block.name, world)] = cnt
+        if record:
+            st = states["all"]
+            running = np.flatnonzero(st["on"])
+            self.spells[block.name] = {
+                "person": np.concatenate([block.static_spells["person"], *ended["person"], running]),
+                "start": np.concatenate([block.static_spells["start"], *ended["start"], st["start"][running]]),
+                "end": np.concatenate([block.static_spells["end"], *ended["end"],
+                                       np.full(len(running), _NO_START, np.int32)]),
+                "reason": np.concatenate([block.static_spells["reason"], *ended["reason"],
+                                          np.full(len(running), -1, np.int8)]),
+            }
 
     # -- outputs ----------------------------------------------------------------------------------------------
     def panel(self, world="all"):
@@ -893,15 +997,27 @@ class _Simulator:
         panel = panel.sort_values(["municipality", "area", "period"], kind="stable").reset_index(drop=True)
         return panel[list(PANEL_COLUMNS)]
 
-    def truth(self):
-        """Long truth table (see module docstring)."""
-        full = self.panel("all")
+    def worlds(self) -> list[str]:
+        """Names of the simulated worlds, ``"all"`` first."""
+        names = ["all"]
+        for block in self.blocks:
+            names += [w for w in block.worlds if w not in names]
+        return names
+
+    def world_panels(self) -> dict:
+        """The panel of every simulated world (:meth:`panel`), keyed by world name."""
+        return {world: self.panel(world) for world in self.worlds()}
+
+    def truth(self, panels: dict | None = None):
+        """Long truth table (see module docstring); ``panels`` are the world panels if already built."""
+        panels = self.world_panels() if panels is None else panels
+        full = panels["all"]
         rows = []
         for intervention, column in (("cohort", "first_treat_cohort"), ("counter", "first_treat_counter"),
                                      ("outreach", "first_treat_outreach")):
-            if not any(f"without_{intervention}" in block.worlds for block in self.blocks):
+            if f"without_{intervention}" not in panels:
                 continue
-            without = self.panel(f"without_{intervention}")
+            without = panels[f"without_{intervention}"]
             treated = without[without[column] > 0]
             keys = ["municipality", "area", "period"]
             merged = treated.merge(full[keys + list(TRUTH_OUTCOMES)], on=keys, suffixes=("_without", ""))
@@ -915,6 +1031,10 @@ class _Simulator:
                                           "period": agg["period"].astype(np.int64),
                                           "att": agg["mean"].to_numpy(float),
                                           "n_areas": agg["count"].astype(np.int64)}))
+        if not rows:
+            return pd.DataFrame({"intervention": np.array([], object), "outcome": np.array([], object),
+                                 "group": np.array([], np.int64), "period": np.array([], np.int64),
+                                 "att": np.array([], float), "n_areas": np.array([], np.int64)})
         return pd.concat(rows, ignore_index=True)
 
     def spells_frame(self):
@@ -960,10 +1080,27 @@ class _Simulator:
 
 @dataclass
 class SyntheticRegister:
-    """A simulated register: ``spells`` and ``areas`` (data contracts), the ``truth`` and the panel.
+    """A simulated register: ``spells`` and ``areas`` (data contracts), the ``truth`` and the panels.
 
-    ``panel`` is counted during the simulation; it equals ``build_area_panel(spells, areas)`` exactly (tested),
-    so callers may skip the DuckDB step.
+    Attributes
+    ----------
+    spells, areas : DataFrame
+        Person spells of the all-interventions world and the area file (contract columns).
+    truth : DataFrame
+        ``intervention, outcome, group, period, att, n_areas`` (see the module docstring).
+    panel : DataFrame
+        Area x month panel of the all-interventions world (``world_panels["all"]``). It is counted during the
+        simulation and equals ``build_area_panel(spells, areas)`` exactly (tested), so callers may skip the DuckDB
+        step.
+    params : dict
+        Everything needed to simulate the register again (also written as ``metadata.json``).
+    world_panels : dict of str to DataFrame
+        The panel (same columns as ``panel``) of every simulated world, keyed ``"all"`` and
+        ``"without_<intervention>"`` for ``intervention`` in ``cohort``, ``counter``, ``outreach``. A world without
+        :math:`k` covers only the areas of the municipality that runs :math:`k` (Amsterdam for cohort and outreach,
+        Rotterdam for counter), the only areas where it differs from ``"all"``. All worlds use the same random
+        numbers, so :math:`Y^{\\text{all}}_{at} - Y^{\\text{all}\\setminus k}_{at}` is the true effect of
+        :math:`k` in area :math:`a` and month :math:`t` (zero before the area's start).
     """
 
     spells: pd.DataFrame
@@ -971,9 +1108,15 @@ class SyntheticRegister:
     truth: pd.DataFrame
     panel: pd.DataFrame
     params: dict
+    world_panels: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if "all" not in self.world_panels:
+            self.world_panels = {"all": self.panel, **self.world_panels}
 
     def write(self, directory) -> Path:
-        """Write ``spells.parquet``, ``areas.csv``, ``truth.csv``, ``panel.parquet`` and ``metadata.json``.
+        """Write ``spells.parquet``, ``areas.csv``, ``truth.csv``, ``panel.parquet``, one
+        ``panel_<world>.parquet`` per further world (e.g. ``panel_without_cohort.parquet``) and ``metadata.json``.
 
         The Parquet files are written with pyarrow (zstd, no index) so that the same seed gives identical bytes.
         """
@@ -982,7 +1125,9 @@ class SyntheticRegister:
 
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        for name, frame in (("spells", self.spells), ("panel", self.panel)):
+        frames = [("spells", self.spells), ("panel", self.panel)]
+        frames += [(f"panel_{world}", frame) for world, frame in sorted(self.world_panels.items()) if world != "all"]
+        for name, frame in frames:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             pq.write_table(table.replace_schema_metadata(None), folder / f"{name}.parquet", compression="zstd")
         areas = self.areas.copy()
@@ -1001,15 +1146,19 @@ def read_register(directory):
     for column in ("cohort_start", "counter_performance_start", "outreach_start"):
         areas[column] = pd.to_datetime(areas[column])
     areas["borough"] = areas["borough"].fillna("")
+    panel = pd.read_parquet(folder / "panel.parquet")
+    worlds = {"all": panel}
+    for path in sorted(folder.glob("panel_*.parquet")):
+        worlds[path.stem.removeprefix("panel_")] = pd.read_parquet(path)
     return SyntheticRegister(spells=pd.read_parquet(folder / "spells.parquet"), areas=areas,
-                             truth=pd.read_csv(folder / "truth.csv"),
-                             panel=pd.read_parquet(folder / "panel.parquet"),
-                             params=json.loads((folder / "metadata.json").read_text()))
+                             truth=pd.read_csv(folder / "truth.csv"), panel=panel,
+                             params=json.loads((folder / "metadata.json").read_text()), world_panels=worlds)
 
 
 def simulate_register(*, seed: int = 20240101, scale: float = 1.0, effects: Effects | None = None,
                       start: str = "2015-01", end: str = "2024-12",
                       comparison_municipalities=DEFAULT_COMPARISON, baseline: Baseline | None = None,
+                      municipalities=None, counterfactuals=INTERVENTIONS, record_spells: bool = True,
                       ) -> SyntheticRegister:
     """Simulate the person-level register with known intervention effects.
 
@@ -1030,6 +1179,21 @@ def simulate_register(*, seed: int = 20240101, scale: float = 1.0, effects: Effe
         municipality in the CBS table (a national-scale register of about 0.5 million recipients at scale 1).
     baseline : Baseline, optional
         Parameters of the world without interventions.
+    municipalities : sequence of str, optional
+        CBS codes of the municipalities to simulate, e.g. ``("GM0363",)`` for Amsterdam's 22 cohort areas only;
+        default all (Amsterdam, Rotterdam and ``comparison_municipalities``). A comparison municipality is
+        simulated only if listed (a listed code outside ``comparison_municipalities`` is added to them).
+        Amsterdam and Rotterdam each have their own random stream and area draws that do not depend on which
+        other municipalities are simulated, so a register of Amsterdam (or Rotterdam) alone is exactly that part
+        of the full register (same seed and ``comparison_municipalities``); the comparison municipalities share
+        one stream, so they reproduce the full register only when all of them are listed.
+    counterfactuals : sequence of str
+        Interventions whose world without them is simulated (default all three); the truth and
+        ``world_panels`` cover these. ``("cohort",)`` with ``municipalities=("GM0363",)`` simulates exactly the
+        two worlds the cohort design needs.
+    record_spells : bool
+        Build the person-spell register (default). ``False`` skips it for Monte Carlo: ``spells`` is then an
+        empty frame with the contract columns, the panels and the truth are unchanged.
 
     Returns
     -------
@@ -1045,20 +1209,57 @@ def simulate_register(*, seed: int = 20240101, scale: float = 1.0, effects: Effe
         if comparison_municipalities != "all":
             raise ValueError("comparison_municipalities: give a sequence of GM codes or 'all'")
         comparison_municipalities = all_cbs_municipalities()
-    areas = build_areas(tuple(comparison_municipalities))
-    sim = _Simulator(seed=int(seed), scale=float(scale), effects=effects, baseline=baseline, areas=areas,
-                     start=start, end=end).run()
-    spells = sim.spells_frame()
-    panel = sim.panel("all")
-    truth = sim.truth()
+    comparison = tuple(comparison_municipalities)
+    if municipalities is not None:
+        if isinstance(municipalities, str):
+            municipalities = (municipalities,)
+        municipalities = tuple(dict.fromkeys(municipalities))
+        if not municipalities:
+            raise ValueError("simulate_register: municipalities must name at least one municipality")
+        comparison += tuple(c for c in municipalities if c not in comparison and c not in (AMSTERDAM, ROTTERDAM))
+    counterfactuals = tuple(counterfactuals)
+    unknown = [k for k in counterfactuals if k not in INTERVENTIONS]
+    if unknown:
+        raise ValueError(f"simulate_register: counterfactuals must be among {INTERVENTIONS}, got {unknown[0]!r}")
+    design = build_areas(comparison)
+    sim = _Simulator(seed=int(seed), scale=float(scale), effects=effects, baseline=baseline, areas=design,
+                     start=start, end=end, record_spells=record_spells, municipalities=municipalities,
+                     counterfactuals=counterfactuals).run()
+    areas = design if municipalities is None else (
+        design[design["municipality"].isin(municipalities)].reset_index(drop=True))
+    spells = sim.spells_frame() if record_spells else empty_spells()
+    worlds = sim.world_panels()
+    panel = worlds["all"]
+    truth = sim.truth(worlds)
     from bijstand import __version__
 
     params = {"seed": int(seed), "scale": float(scale), "start": str(start), "end": str(end),
-              "comparison_municipalities": list(comparison_municipalities), "effects": asdict(effects),
+              "comparison_municipalities": list(comparison), "effects": asdict(effects),
               "baseline": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(baseline).items()},
-              "bijstand_version": __version__, "n_spells": int(len(spells)),
-              "n_persons": int(spells["person_id"].nunique()), "n_areas": int(len(areas))}
-    return SyntheticRegister(spells=spells, areas=areas, truth=truth, panel=panel, params=params)
+              "bijstand_version": __version__, "n_spells": int(len(spells)) if record_spells else None,
+              "n_persons": int(sum(len(block.persons["area"]) for block in sim.blocks)), "n_areas": int(len(areas))}
+    if municipalities is not None:
+        params["municipalities"] = list(municipalities)
+    if counterfactuals != INTERVENTIONS:
+        params["counterfactuals"] = list(counterfactuals)
+    if not record_spells:
+        params["record_spells"] = False
+    return SyntheticRegister(spells=spells, areas=areas, truth=truth, panel=panel, params=params,
+                             world_panels=worlds)
+
+
+SPELLS_COLUMNS = ("person_id", "municipality", "area", "spell_start", "spell_end", "exit_reason", "birth_year",
+                  "education", "refugee", "exempt")
+"""Columns of the synthetic spells (the contract's required columns and the person traits)."""
+
+
+def empty_spells() -> pd.DataFrame:
+    """A spells frame with no rows and the synthetic register's columns and dtypes (``record_spells=False``)."""
+    return pd.DataFrame({
+        "person_id": np.array([], np.int64), "municipality": np.array([], object), "area": np.array([], object),
+        "spell_start": np.array([], "datetime64[ns]"), "spell_end": np.array([], "datetime64[ns]"),
+        "exit_reason": np.array([], object), "birth_year": np.array([], np.int64),
+        "education": np.array([], object), "refugee": np.array([], bool), "exempt": np.array([], bool)})
 
 
 def true_aggregate(truth: pd.DataFrame, intervention: str, outcome: str, kind: str = "simple", *,
