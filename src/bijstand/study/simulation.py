@@ -117,13 +117,17 @@ def simulate_worlds(intervention: Intervention, *, seed: int, scale: float, desi
     Only the municipalities the design needs are simulated (its own, plus the never-treated comparison
     municipalities for ``design="never"``); spells are not kept.
     """
-    from bijstand.data.synthetic import Deviations, simulate_register
+    from bijstand.data import synthetic
 
     if intervention.synthetic is None:
         raise ValueError(f"{intervention.name}: no synthetic counterpart (key 'synthetic' of its description)")
     municipalities = (intervention.municipality,) + (intervention.never_treated if design == "never" else ())
-    register = simulate_register(seed=seed, scale=scale, municipalities=municipalities, record_spells=False,
-                                 deviations=Deviations(**SCENARIOS[scenario]))
+    options = {}
+    if SCENARIOS[scenario]:
+        options["deviations"] = synthetic.Deviations(**SCENARIOS[scenario])
+    register = synthetic.simulate_register(seed=seed, scale=scale, municipalities=municipalities,
+                                           counterfactuals=(intervention.synthetic,), record_spells=False,
+                                           **options)
     return (register.world_panels["all"], register.world_panels[f"without_{intervention.synthetic}"],
             register.areas)
 
