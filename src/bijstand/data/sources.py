@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -52,6 +52,9 @@ class Register:
         ``{"source": absolute folder, "delivery": "spells" | "panel", "files": {table: file}}``.
     source
         Human-readable origin, printed by the notebooks.
+    world_panels
+        Synthetic data only: the area x month panel of each simulated world (``"without_cohort"``, ...), the same
+        register without one intervention on common random numbers; empty for partner data.
     """
 
     spells: pd.DataFrame | None
@@ -60,6 +63,16 @@ class Register:
     truth: pd.DataFrame | None
     params: dict
     source: str
+    world_panels: dict = field(default_factory=dict)
+
+    def panel_without(self, intervention: str) -> pd.DataFrame | None:
+        """The panel of the world without ``intervention`` (the simulator's name), ``None`` for partner data."""
+        if not self.is_synthetic:
+            return None
+        key = f"without_{intervention}"
+        if key not in self.world_panels:
+            raise KeyError(f"the synthetic register has no world {key!r}; it has {sorted(self.world_panels)}")
+        return self.world_panels[key]
 
     @property
     def is_synthetic(self) -> bool:
@@ -169,7 +182,7 @@ def load_register(data_source: str = SYNTHETIC, *, seed: int = 20240101, scale: 
 
         synthetic = read_register(write_synthetic(cache_dir, seed=seed, scale=scale))
         return Register(synthetic.spells, synthetic.areas, synthetic.panel, synthetic.truth, synthetic.params,
-                        f"synthetic register (seed={seed}, scale={scale:g})")
+                        f"synthetic register (seed={seed}, scale={scale:g})", synthetic.world_panels)
 
     from bijstand.data.validate import validate_delivery
 

@@ -154,3 +154,60 @@ def power_plot(curve: pd.DataFrame, *, title: str | None = None, target: float =
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def outcome_key(outcome: str) -> str:
+    """Short key of an outcome for result names: ``outflow_work_rate`` -> ``work``."""
+    if outcome == "reinflow_12m_share":
+        return "reinflow"
+    key = outcome.removeprefix("outflow_").removesuffix("_rate")
+    return "all" if key == "outflow" else key
+
+
+def estimate_methods(record: EstimateRecord, *, data_source: str):
+    """The method records of one estimate: its analytic interval, and its bootstrap or randomisation test if run."""
+    from bijstand.report.methods import MethodRecord
+
+    aggregation = "simple" if record.estimator in ("callaway_santanna", "imputation", "sun_abraham") else None
+    common = {"control_group": record.control_group, "aggregation": aggregation, "cells": record.estimand,
+              "window": record.window, "cluster": record.cluster, "n_clusters": record.n_clusters,
+              "data_source": data_source}
+    out = [MethodRecord(record.estimator, inference="analytic_t", critical_value=record.critical_value, **common)]
+    if np.isfinite(record.p_value_wild):
+        out.append(MethodRecord(record.estimator, inference="wild_restricted", n_draws=record.n_draws,
+                                multiplier="webb", **common))
+    if np.isfinite(record.p_value_randomization):
+        out.append(MethodRecord(record.estimator, inference="randomization", n_draws=record.n_draws, **common))
+    return out
+
+
+def record_estimates(res, records: list[EstimateRecord], *, data_source: str, prefix: str = "") -> None:
+    """Record every estimate, its SE and p-values (and truth on synthetic data) as numbers the paper may quote.
+
+    Keys: ``<prefix><outcome key>_<estimator>`` with suffixes ``_se``, ``_p``, ``_p_wild``, ``_p_ri``, ``_truth``.
+    """
+    disclosure = "synthetic" if data_source == "synthetic" else "estimates"
+    for record in records:
+        key = f"{prefix}{outcome_key(record.outcome)}_{record.estimator}"
+        methods = estimate_methods(record, data_source=data_source)
+        label = f"{ESTIMATOR_LABELS[record.estimator]}, {outcome_label(record.outcome)}, {record.design} design"
+        res.number(key, record.estimate, digits=3, label=label, method=methods[0], disclosure=disclosure)
+        res.number(f"{key}_se", record.se, digits=3, label=f"its standard error ({label})", method=methods[0],
+                   disclosure=disclosure)
+        res.number(f"{key}_p", record.p_value, digits=3, label=f"its t(G-1) p-value ({label})", method=methods[0],
+                   disclosure=disclosure)
+        for extra in methods[1:]:
+            suffix, value = (("_p_wild", record.p_value_wild) if extra.inference == "wild_restricted"
+                             else ("_p_ri", record.p_value_randomization))
+            res.number(key + suffix, value, digits=3, label=f"{extra.inference} p-value ({label})", method=extra,
+                       disclosure=disclosure)
+        if np.isfinite(record.truth):
+            from bijstand.report.methods import MethodRecord
+
+            res.number(f"{key}_truth", record.truth, digits=3, label=f"true value of its estimand ({label})",
+                       method=MethodRecord("truth", data_source=data_source), disclosure="synthetic")
+
+
+def event_truth_frame(event) -> pd.DataFrame | None:
+    """The true dynamic effect in the plot's format (``event_time, att``), or ``None`` on partner data."""
+    return None if event.truth is None else event.truth

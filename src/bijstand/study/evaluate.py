@@ -257,3 +257,106 @@ def estimate_outcome(design: DesignPanel, outcome: str, *, estimators: tuple[str
 def records_frame(records: list[EstimateRecord]) -> pd.DataFrame:
     """Records as a tidy DataFrame (one row per estimate, every provenance field a column)."""
     return pd.DataFrame([r.as_dict() for r in records])
+
+
+@dataclass
+class EventStudy:
+    """Callaway–Sant'Anna event study of one outcome with a universal base period (the month before the start).
+
+    Attributes
+    ----------
+    table
+        ``event_time, estimate, se, ci_lower, ci_upper, ucb_lower, ucb_upper`` (pointwise intervals and the
+        uniform sup-t band of the multiplier bootstrap), relative to event time -1.
+    truth
+        ``event_time, att``: the same aggregation applied to the true effects (synthetic data), else ``None``.
+    result
+        The :class:`~bijstand.did.aggte.AggregateResult` (input of HonestDiD).
+    cells
+        Which cells enter, in words.
+    """
+
+    outcome: str
+    table: pd.DataFrame
+    truth: pd.DataFrame | None
+    result: object
+    cells: str
+    n_clusters: int
+
+
+def event_study(design: DesignPanel, outcome: str, *, min_e: int = -6, max_e: int = 6, n_boot: int = 199,
+                seed: int = 0, alpha: float = 0.05) -> EventStudy:
+    """Dynamic ATT :math:`\\theta(e) = \\sum_g w_g ATT(g, g+e)` for :math:`e \\in [` ``min_e``, ``max_e`` :math:`]`.
+
+    Weights :math:`w_g` are the cohorts' shares of areas among cohorts observed at event time :math:`e` (R
+    ``aggte(type = "dynamic")``); pre-treatment estimates use the universal base period, as HonestDiD requires.
+    """
+    from bijstand.did import att_gt
+
+    truth_column = TRUE_PREFIX + outcome
+    has_truth = truth_column in design.data.columns
+    data = _balanced(design.data, [outcome] + ([truth_column] if has_truth else []))
+    common = {"unit": "area", "time": "period", "group": "group", "control_group": design.control_group,
+              "base_period": "universal"}
+    result = att_gt(data, y=outcome, cluster="cluster", alpha=alpha, **common)
+    dynamic = result.aggregate("dynamic", min_e=min_e, max_e=max_e, n_boot=n_boot, seed=seed)
+    truth = None
+    if has_truth:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            true_dynamic = att_gt(data, y=truth_column, **common).aggregate("dynamic", min_e=min_e, max_e=max_e,
+                                                                             n_boot=0)
+        truth = true_dynamic.table[["event_time", "estimate"]].rename(columns={"estimate": "att"})
+    return EventStudy(outcome, dynamic.table, truth, dynamic, f"event times {min_e} to {max_e}",
+                      int(data["cluster"].nunique()))
+
+
+@dataclass
+class HonestAverage:
+    """Rambachan–Roth relative-magnitude robust confidence sets for the average effect over event times 0..``post``."""
+
+    table: pd.DataFrame
+    breakdown: float
+    breakdown_text: str
+    post: int
+
+
+def honest_average(event: EventStudy, *, mbar=(0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0), alpha: float = 0.05,
+                   search_max: float = 10.0) -> HonestAverage:
+    """Robust sets for :math:`\\bar\\theta = \\frac{1}{E+1}\\sum_{e=0}^{E}\\theta(e)` under
+    :math:`\\Delta^{RM}(\\bar M)` and the breakdown value: the smallest :math:`\\bar M` whose set includes 0 (0 when
+    the conventional interval already includes it; NaN when above ``search_max``)."""
+    from bijstand.did import honest_from_event_study
+
+    honest = honest_from_event_study(event.result, l_vec="average", reference=-1, method="relative_magnitude",
+                                     mbar=list(mbar), alpha=alpha)
+    breakdown = honest.breakdown(search_max=search_max)
+    value = float(breakdown.value) if np.isfinite(breakdown.value) else float("nan")
+    post = int(event.table["event_time"].max())
+    return HonestAverage(honest.table, value, str(breakdown), post)
+
+
+def pretrend_test(design: DesignPanel, outcome: str, *, leads: int = 6, alpha: float = 0.05) -> dict:
+    """Borusyak–Jaravel–Spiess pre-trend test: joint Wald test that the coefficients of event times -``leads``
+    to -1, added to the regression on untreated area-months, are zero (:math:`F(q, G-1)`).
+
+    Returns ``statistic, df_num, df_denom, p_value, leads``.
+    """
+    from bijstand.did import imputation
+
+    data = _balanced(design.data, [outcome])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = imputation(data, y=outcome, unit="area", time="period", group="group", cluster="cluster",
+                            critical="t", alpha=alpha, unidentified="drop", pretrends=list(range(-leads, 0)))
+    test = result.pretrends
+    return {"statistic": float(test.statistic), "df_num": int(test.df_num), "df_denom": int(test.df_denom),
+            "p_value": float(test.p_value), "leads": leads}
+
+
+def bacon(design: DesignPanel, outcome: str):
+    """Goodman-Bacon decomposition of the static TWFE coefficient on ``outcome`` (every area observed)."""
+    from bijstand.did import bacon_decomposition
+
+    data = _balanced(design.data, [outcome])
+    return bacon_decomposition(data, y=outcome, unit="area", time="period", group="group")
