@@ -40,3 +40,35 @@ def test_fast_path_refuses_collinear_dummies():
         from bijstand.did.twfe import event_study_twfe
 
         event_study_twfe(data, y="y", unit="unit", time="time", group="group", cluster="unit")
+
+
+def _nested_by_groupby(inner, outer) -> bool:
+    """The former pandas implementation of ``_is_nested`` (the reference of the code-based one)."""
+    frame = pd.DataFrame({"i": np.asarray(inner), "o": np.asarray(outer)})
+    return bool((frame.groupby("i")["o"].nunique() == 1).all())
+
+
+@pytest.mark.parametrize("inner, outer", [
+    ([1, 1, 2, 2, 3], ["a", "a", "b", "b", "a"]),
+    ([1, 1, 2, 2, 3], ["a", "b", "b", "b", "a"]),
+    (["u1", "u1", None, "u2"], [1.0, 1.0, 2.0, np.nan]),
+    (["u1", "u1", "u2", "u2"], [1.0, np.nan, 2.0, 2.0]),
+    (["u1", "u1", "u2", "u2"], [np.nan, np.nan, 2.0, 2.0]),
+    ([5, 6, 7], [1, 1, 1]),
+])
+def test_is_nested_equals_groupby(inner, outer):
+    from bijstand.did.twfe import _is_nested
+
+    assert _is_nested(pd.Series(inner), pd.Series(outer)) == _nested_by_groupby(inner, outer)
+
+
+def test_validate_panel_verdicts():
+    from bijstand.did.twfe import _validate_panel
+
+    data = _panel()
+    _validate_panel(data, y="y", unit="unit", time="time", group="group")
+    with pytest.raises(ValueError, match="do not identify rows uniquely"):
+        _validate_panel(pd.concat([data, data.iloc[[5]]]), y="y", unit="unit", time="time", group="group")
+    varying = data.assign(group=np.where(data.index == 3, 99, data["group"]))
+    with pytest.raises(ValueError, match="varies within"):
+        _validate_panel(varying, y="y", unit="unit", time="time", group="group")
