@@ -196,17 +196,58 @@ def _validate_panel(data: pd.DataFrame, *, y: str, unit: str, time: str, group: 
         raise ValueError(f"column {time!r} must be numeric (an integer period)")
     if not pd.api.types.is_numeric_dtype(data[group]):
         raise ValueError(f"column {group!r} must be numeric (first treated period, 0 = never treated)")
-    if (data[group] < 0).any():
+    group_values = data[group].to_numpy()
+    if (group_values < 0).any():
         raise ValueError(f"column {group!r} has negative values; use 0 for never treated")
-    if data.duplicated([unit, time]).any():
+    # codes instead of DataFrame.duplicated and a groupby: the same verdicts in a fraction of the time (NaN units
+    # count as one value for the duplicates, as duplicated() does, and are ignored for the group check, as groupby)
+    unit_codes = pd.factorize(data[unit].to_numpy(), use_na_sentinel=False)[0]
+    time_codes = pd.factorize(data[time].to_numpy())[0]
+    n_times = int(time_codes.max()) + 1 if time_codes.size else 0
+    if np.unique(unit_codes * n_times + time_codes).size < len(data):
         raise ValueError(f"columns {unit!r} and {time!r} do not identify rows uniquely")
-    if (data.groupby(unit, sort=False)[group].nunique() > 1).any():
+    unit_keys = pd.factorize(data[unit].to_numpy())[0]
+    if not _nested_codes(unit_keys, pd.factorize(group_values)[0]):
         raise ValueError(f"column {group!r} varies within {unit!r}; it must be constant per unit")
 
 
+def _nested_codes(inner: np.ndarray, outer: np.ndarray) -> bool:
+    """Whether every inner code (-1 = missing, ignored) meets at most one outer code, as ``_is_nested`` but also
+    true for an inner level whose outer values are all missing (used where the outer column has no missing values).
+    """
+    keep = inner >= 0
+    if not keep.any():
+        return True
+    inner, outer = inner[keep], outer[keep]
+    n_outer = int(outer.max()) + 2
+    pairs = np.unique(inner.astype(np.int64) * n_outer + (outer + 1))
+    return bool(np.bincount(pairs // n_outer).max() <= 1)
+
+
 def _is_nested(inner: pd.Series, outer: pd.Series) -> bool:
-    """Whether every level of ``inner`` lies within a single level of ``outer``."""
-    return bool((pd.DataFrame({"i": inner.to_numpy(), "o": outer.to_numpy()}).groupby("i")["o"].nunique() == 1).all())
+    """Whether every level of ``inner`` lies within a single level of ``outer``.
+
+    Missing values as pandas' ``groupby(inner)[outer].nunique() == 1``: missing inner levels are left out, missing
+    outer values are not counted (an inner level whose outer values are all missing is therefore not nested).
+    """
+    inner_codes = pd.factorize(np.asarray(inner))[0]
+    outer_codes = pd.factorize(np.asarray(outer))[0]
+    keep = inner_codes >= 0
+    if not keep.any():
+        return True
+    inner_codes, outer_codes = inner_codes[keep], outer_codes[keep]
+    present = np.unique(inner_codes)
+    known = outer_codes >= 0
+    n_outer = int(outer_codes.max()) + 1 if known.any() else 1
+    pairs = np.unique(inner_codes[known].astype(np.int64) * n_outer + outer_codes[known])
+    distinct = np.bincount(pairs // n_outer, minlength=int(present.max()) + 1)
+    return bool((distinct[present] == 1).all())
+
+
+def _n_levels(values: np.ndarray) -> int:
+    """Distinct non-missing values (``Series.nunique()``)."""
+    codes = pd.factorize(values)[0]
+    return int(codes.max()) + 1 if codes.size else 0
 
 
 def _fixest_factor(frame: pd.DataFrame, *, n_slopes: int, nobs: int, unit: str, time: str, cluster_column: str,
@@ -215,8 +256,8 @@ def _fixest_factor(frame: pd.DataFrame, *, n_slopes: int, nobs: int, unit: str, 
 
     All FE levels minus one redundancy per extra FE; each FE fully nested in the clusters counts as one parameter.
     """
-    units, times, cluster_values = frame[unit], frame[time], frame[cluster_column]
-    n_units, n_times = units.nunique(), times.nunique()
+    units, times, cluster_values = frame[unit].to_numpy(), frame[time].to_numpy(), frame[cluster_column].to_numpy()
+    n_units, n_times = _n_levels(units), _n_levels(times)
     k = n_slopes + n_units + n_times - 1
     if _is_nested(units, cluster_values):
         k += 1 - n_units

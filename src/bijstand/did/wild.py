@@ -283,20 +283,13 @@ def _fixest_factor(frame: pd.DataFrame, *, unit: str, time: str, cluster: str, n
     r"""fixest's CR1 factor :math:`\frac{G}{G-1}\frac{n-1}{n-K}` for ``y ~ slopes | unit + time``.
 
     The count :math:`K` is the one :func:`bijstand.did.twfe._fit_clustered` pins (slopes plus fixed-effect levels,
-    an effect nested in the clusters counting as one parameter); it is restated here only because that function
-    computes it inline after a linearmodels fit that takes about a second on a 22 x 120 panel.
+    an effect nested in the clusters counting as one parameter), from :func:`bijstand.did.twfe._fixest_factor`;
     ``tests/test_wild_reference.py`` checks that both give the same factor and standard error.
     """
-    from bijstand.did.twfe import _is_nested
+    from bijstand.did.twfe import _fixest_factor as twfe_factor
 
-    n = len(frame)
-    n_units, n_times = frame[unit].nunique(), frame[time].nunique()
-    k = n_slopes + n_units + n_times - 1
-    if _is_nested(frame[unit], frame[cluster]):
-        k += 1 - n_units
-    if _is_nested(frame[time], frame[cluster]):
-        k += 1 - n_times
-    return n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
+    return twfe_factor(frame, n_slopes=n_slopes, nobs=len(frame), unit=unit, time=time, cluster_column=cluster,
+                       n_clusters=n_clusters)
 
 
 def _check_common(bootstrap, multiplier, alpha, n_clusters):
