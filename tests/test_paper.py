@@ -38,7 +38,9 @@ from bijstand.report.paper import (  # noqa: E402
     StaleResultError,
     TypesettingError,
     UnpublishedSourceError,
+    bind_equals,
     build_paper,
+    caption_text,
     check_bibliography,
     check_methods,
     collect_results,
@@ -680,6 +682,34 @@ def test_references_print_names_whole_and_no_braces(built):
     articles = {key for key in re.findall(r"^@article\{([^,]+),", (PAPER_DIR / "references.bib").read_text(), re.M)}
     assert not [p for p in problems if p.split(":")[0] in articles], problems
     assert [p for p in problems if p.startswith("cbs")] == []  # CBS tables: URL and access date
+
+
+# ------------------------------------------------------------------------------------------- production (issue 13)
+
+def _pdf_lines(pdf_path: Path) -> list[str]:
+    import pdfplumber
+
+    with pdfplumber.open(pdf_path) as pdf:
+        return [line for page in pdf.pages for line in (page.extract_text() or "").splitlines()]
+
+
+def test_an_equals_sign_never_breaks_from_its_number(built):
+    assert bind_equals("gives $p$ = {{num:r/p}}, and $x = 1$\n") == "gives $p$\u00a0=\u00a0{{num:r/p}}, and $x = 1$\n"
+    assert bind_equals("$p$\n= {{num:r/p}}") == "$p$\n= {{num:r/p}}"  # across lines: left as written
+    # in the fixture paper "$p$ = 0.264" and "$\bar M$ = 1.675" once broke at a line end
+    lines = _pdf_lines(built["pdf"])
+    # pdfplumber puts an accented symbol ("M" with a bar) on a line of its own; such a line is no line break
+    broken = [(before, line) for before, line in zip(lines, lines[1:])
+              if (line.startswith("= ") and len(before.strip()) > 3) or line.endswith(" =")]
+    assert broken == []
+
+
+def test_captions_print_a_multiplication_sign_not_the_letter_x(built):
+    assert caption_text("Estimator x outcome with estimate") == "Estimator \u00d7 outcome with estimate."
+    assert caption_text("Exit reason x (persons, re-inflow)") == "Exit reason \u00d7 (persons, re-inflow)."
+    assert caption_text("Box plots, x axis in months") == "Box plots, x axis in months."
+    captions = [line for line in _pdf_lines(built["pdf"]) if line.startswith(("Table ", "Figure "))]
+    assert captions and not [line for line in captions if re.search(r"\w x [\w(]", line)]
 
 
 # ------------------------------------------------------------------------------------------- methods (issue 9)

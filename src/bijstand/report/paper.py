@@ -1050,9 +1050,26 @@ def captions_to_typst(captions: list[str]) -> list[str]:
     return parts
 
 
+#: ``= {{num:...}}`` with spaces on one line: the spaces become non-breaking, so "$p$ = 0.264" never breaks
+#: before or after its equals sign.
+_EQUALS_NUMBER = re.compile(r"(?<=\S)[ \t]+=[ \t]+(?=\{\{\s*num\s*:)")
+#: A letter "x" between words of a caption ("estimator x outcome"): the multiplication sign is meant.
+_TIMES = re.compile(r"(?<=\w) x (?=[\w(])")
+
+
+def bind_equals(source: str) -> str:
+    """Join ``$p$ = {{num:...}}`` with non-breaking spaces (lines and placeholder positions unchanged)."""
+    return _EQUALS_NUMBER.sub("\u00a0=\u00a0", source)
+
+
+def caption_text(caption: str) -> str:
+    """A caption as printed: ending in a full stop, a letter "x" between words as the multiplication sign "×"."""
+    return _TIMES.sub(" \u00d7 ", _sentence(caption))
+
+
 def _caption(res: NotebookResults, spec: dict[str, Any]) -> str:
     note = disclosure_note(spec.get("disclosure"))
-    return " ".join(escape_markdown(part) for part in (_sentence(spec.get("caption", "")), res.provenance(), note)
+    return " ".join(escape_markdown(part) for part in (caption_text(spec.get("caption", "")), res.provenance(), note)
                     if part).strip()
 
 
@@ -1132,7 +1149,7 @@ def resolve_placeholders(source: str, results: dict[str, NotebookResults], *, ta
                                      f"records an estimation method; notebook {run} must pass method=/methods=")
         return f'[{escape_markdown(statements[run])}]{{.methods data-run="{run}"}}'
 
-    resolved = PLACEHOLDER.sub(replace, source)
+    resolved = PLACEHOLDER.sub(replace, bind_equals(source))
     return ResolvedPaper(METHODS_PLACEHOLDER.sub(replace_methods, resolved), images, figures)
 
 
