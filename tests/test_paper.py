@@ -712,6 +712,37 @@ def test_captions_print_a_multiplication_sign_not_the_letter_x(built):
     assert captions and not [line for line in captions if re.search(r"\w x [\w(]", line)]
 
 
+def _caption_word_gaps(pdf_path: Path) -> list[tuple[float, int, str]]:
+    """``(widest gap between words in em, page, line)`` for every line of every caption in the PDF."""
+    import pdfplumber
+
+    out = []
+    with pdfplumber.open(pdf_path) as pdf:
+        for page in pdf.pages:
+            lines: dict[int, list[dict]] = {}
+            for word in page.extract_words(use_text_flow=True, extra_attrs=["size"]):
+                lines.setdefault(round(word["top"]), []).append(word)
+            size = None
+            for top in sorted(lines):
+                words = sorted(lines[top], key=lambda w: w["x0"])
+                text = " ".join(w["text"] for w in words)
+                if re.match(r"(Figure|Table) A?\d+:", text):
+                    size = words[0]["size"]
+                elif size is not None and abs(words[0]["size"] - size) > 0.1:
+                    size = None  # the caption has ended
+                if size is not None and len(words) > 1:
+                    gap = max(b["x0"] - a["x1"] for a, b in zip(words, words[1:]))
+                    out.append((gap / size, page.page_number, text))
+    return out
+
+
+def test_captions_are_set_ragged_right_without_stretched_spaces(built):
+    # justified captions stretched their word spaces to 0.7 em around unbreakable notebook names
+    gaps = _caption_word_gaps(built["pdf"])
+    assert len({line for _, _, line in gaps}) > 20
+    assert [g for g in gaps if g[0] > 0.35] == []
+
+
 # ------------------------------------------------------------------------------------------- methods (issue 9)
 
 CS = MethodRecord("callaway_santanna", control_group="notyet", aggregation="simple", cluster="area", n_clusters=22,
