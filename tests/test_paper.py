@@ -743,6 +743,16 @@ def test_captions_are_set_ragged_right_without_stretched_spaces(built):
     assert [g for g in gaps if g[0] > 0.35] == []
 
 
+def test_a_p_column_header_is_set_in_italics_like_the_p_in_the_text(built):
+    import pdfplumber
+
+    with pdfplumber.open(built["pdf"]) as pdf:
+        headers = [w for page in pdf.pages for w in page.extract_words(extra_attrs=["fontname", "size"])
+                   if w["text"] == "p" and w["size"] < 9.5]  # table text; the body is 11 pt
+    assert headers and all("Italic" in w["fontname"] for w in headers)  # the hazard-model table's "p"
+    assert '<th style="text-align: right;"><em>p</em></th>' in built["html"].read_text(encoding="utf-8")
+
+
 # ------------------------------------------------------------------------------------------- methods (issue 9)
 
 CS = MethodRecord("callaway_santanna", control_group="notyet", aggregation="simple", cluster="area", n_clusters=22,

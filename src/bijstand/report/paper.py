@@ -110,6 +110,8 @@ BLOCK_KINDS = {"table", "figure"}
 #: The output kind (of :class:`~bijstand.report.methods.OutputRecord`) each placeholder kind quotes.
 OUTPUT_KIND = {"num": "number", "table": "table", "tabref": "table", "figure": "figure", "figref": "figure"}
 MINUS = "\u2212"
+#: Column headers that are a statistic's symbol; printed in italics like the symbol in the text (``$p$``).
+SYMBOL_HEADERS = ("p", "t", "z", "n", "N")
 #: Printed for a missing value in a number column.
 MISSING_CELL = "\u2013"
 #: A heading that opens the appendix: ``# Appendix ... {#appendix ...}``.
@@ -431,7 +433,7 @@ def frame_to_pipe_table(frame: pd.DataFrame, caption: str, decimals: dict[str, A
     large ``--columns`` so pandoc sets no column widths and the browser sizes columns by their content.
     """
     table = format_table(frame, decimals)
-    header = "| " + " | ".join(escape_markdown(h) for h in table.header) + " |"
+    header = "| " + " | ".join(f"*{h}*" if h in SYMBOL_HEADERS else escape_markdown(h) for h in table.header) + " |"
     rule = "|" + "|".join("---:" if numeric else ":---" for numeric in table.numeric) + "|"
     rows = ["| " + " | ".join(escape_markdown(c) for c in row) + " |" for row in table.rows]
     return "\n".join([header, rule, *rows, "", f"Table: {caption}"])
