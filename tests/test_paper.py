@@ -40,6 +40,7 @@ from bijstand.report.paper import (  # noqa: E402
     UnpublishedSourceError,
     bind_equals,
     build_paper,
+    caption_markdown,
     caption_text,
     check_bibliography,
     check_methods,
@@ -721,7 +722,7 @@ def _caption_word_gaps(pdf_path: Path) -> list[tuple[float, int, str]]:
         for page in pdf.pages:
             lines: dict[int, list[dict]] = {}
             for word in page.extract_words(use_text_flow=True, extra_attrs=["size"]):
-                lines.setdefault(round(word["top"]), []).append(word)
+                lines.setdefault(round(word["bottom"]), []).append(word)  # a raised accent moves "top"
             size = None
             for top in sorted(lines):
                 words = sorted(lines[top], key=lambda w: w["x0"])
@@ -751,6 +752,15 @@ def test_a_p_column_header_is_set_in_italics_like_the_p_in_the_text(built):
                    if w["text"] == "p" and w["size"] < 9.5]  # table text; the body is 11 pt
     assert headers and all("Italic" in w["fontname"] for w in headers)  # the hazard-model table's "p"
     assert '<th style="text-align: right;"><em>p</em></th>' in built["html"].read_text(encoding="utf-8")
+
+
+def test_m_bar_in_a_caption_is_the_symbol_of_the_text(built):
+    assert caption_markdown("Robust sets by M-bar, work") == "Robust sets by *M\u0304*, work."
+    assert caption_markdown("M-bars and SE*2") == "M-bars and SE\\*2."
+    html = built["html"].read_text(encoding="utf-8")
+    figcaptions = " ".join(c for tag, c in parse_html(built["html"]).captions)
+    assert "M-bar" not in figcaptions and "<em>M\u0304</em>" in html  # the fixture's HonestDiD figure
+    assert not [line for line in _pdf_lines(built["pdf"]) if "M-bar" in line]
 
 
 # ------------------------------------------------------------------------------------------- methods (issue 9)

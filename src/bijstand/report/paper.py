@@ -1069,10 +1069,19 @@ def caption_text(caption: str) -> str:
     return _TIMES.sub(" \u00d7 ", _sentence(caption))
 
 
+#: "M-bar" (how notebooks spell the HonestDiD parameter in plain text) is the text's $\bar M$.
+_M_BAR = re.compile(r"\bM\\?-bar\b")
+
+
+def caption_markdown(caption: str) -> str:
+    """A notebook's caption as pandoc Markdown: :func:`caption_text`, escaped, "M-bar" set as an italic M̄."""
+    return _M_BAR.sub("*M\u0304*", escape_markdown(caption_text(caption)))
+
+
 def _caption(res: NotebookResults, spec: dict[str, Any]) -> str:
     note = disclosure_note(spec.get("disclosure"))
-    return " ".join(escape_markdown(part) for part in (caption_text(spec.get("caption", "")), res.provenance(), note)
-                    if part).strip()
+    parts = [caption_markdown(spec.get("caption", ""))] + [escape_markdown(p) for p in (res.provenance(), note)]
+    return " ".join(part for part in parts if part).strip()
 
 
 def resolve_placeholders(source: str, results: dict[str, NotebookResults], *, target: str) -> ResolvedPaper:
