@@ -14,6 +14,7 @@ from bijstand.report.methods import (
     disclosure_note,
     disclosure_record,
     find_mentions,
+    inconsistent_caption,
     inconsistent_numbers,
     methods_statement,
     sentence_spans,
@@ -195,6 +196,18 @@ def test_the_sentence_rule():
                      ("02/estimates", 3, "estimator", ("callaway_santanna", "twfe")),
                      ("02/p_wild", 5, "inference", ("wild_restricted",)),
                      ("02/att", 7, "covariates", ())]
+
+
+def test_a_caption_is_one_sentence_held_to_its_items_records():
+    table = OutputRecord("table", "02/estimates", [CS, TWFE])
+    assert inconsistent_caption("Callaway\u2013Sant'Anna and TWFE estimates.", table) == []
+    problems = inconsistent_caption("Imputation estimates with\nrandomisation inference.",
+                                    OutputRecord("figure", "02/es", [CS]), line=12)
+    assert [(p.placeholder, p.line, p.kind, p.named, p.recorded) for p in problems] == [
+        ("the caption of {{figure:02/es}}", 12, "estimator", ("Imputation estimates",), ("callaway_santanna",)),
+        ("the caption of {{figure:02/es}}", 12, "inference", ("randomisation inference",), ("analytic_t",))]
+    assert problems[0].sentence == "Imputation estimates with randomisation inference."
+    assert inconsistent_caption("TWFE estimates.", OutputRecord("figure", "02/legacy")) == []  # no records
 
 
 def test_methods_statement_text():

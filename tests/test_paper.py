@@ -28,15 +28,22 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
+from bijstand.report.methods import MethodRecord  # noqa: E402
 from bijstand.report.paper import (  # noqa: E402
     MISSING_CELL,
+    MethodRecordWarning,
+    MethodStatementError,
     MissingResultError,
     PaperSourceError,
     StaleResultError,
     TypesettingError,
     UnpublishedSourceError,
+    bind_equals,
     build_paper,
+    caption_markdown,
+    caption_text,
     check_bibliography,
+    check_methods,
     collect_results,
     find_placeholders,
     format_number,
@@ -676,6 +683,284 @@ def test_references_print_names_whole_and_no_braces(built):
     articles = {key for key in re.findall(r"^@article\{([^,]+),", (PAPER_DIR / "references.bib").read_text(), re.M)}
     assert not [p for p in problems if p.split(":")[0] in articles], problems
     assert [p for p in problems if p.startswith("cbs")] == []  # CBS tables: URL and access date
+
+
+# ------------------------------------------------------------------------------------------- production (issue 13)
+
+def _pdf_lines(pdf_path: Path) -> list[str]:
+    import pdfplumber
+
+    with pdfplumber.open(pdf_path) as pdf:
+        return [line for page in pdf.pages for line in (page.extract_text() or "").splitlines()]
+
+
+def test_an_equals_sign_never_breaks_from_its_number(built):
+    assert bind_equals("gives $p$ = {{num:r/p}}, and $x = 1$\n") == "gives $p$\u00a0=\u00a0{{num:r/p}}, and $x = 1$\n"
+    assert bind_equals("$p$\n= {{num:r/p}}") == "$p$\n= {{num:r/p}}"  # across lines: left as written
+    # in the fixture paper "$p$ = 0.264" and "$\bar M$ = 1.675" once broke at a line end
+    lines = _pdf_lines(built["pdf"])
+    # pdfplumber puts an accented symbol ("M" with a bar) on a line of its own; such a line is no line break
+    broken = [(before, line) for before, line in zip(lines, lines[1:])
+              if (line.startswith("= ") and len(before.strip()) > 3) or line.endswith(" =")]
+    assert broken == []
+
+
+def test_captions_print_a_multiplication_sign_not_the_letter_x(built):
+    assert caption_text("Estimator x outcome with estimate") == "Estimator \u00d7 outcome with estimate."
+    assert caption_text("Exit reason x (persons, re-inflow)") == "Exit reason \u00d7 (persons, re-inflow)."
+    assert caption_text("Box plots, x axis in months") == "Box plots, x axis in months."
+    captions = [line for line in _pdf_lines(built["pdf"]) if line.startswith(("Table ", "Figure "))]
+    assert captions and not [line for line in captions if re.search(r"\w x [\w(]", line)]
+
+
+def _caption_word_gaps(pdf_path: Path) -> list[tuple[float, int, str]]:
+    """``(widest gap between words in em, page, line)`` for every line of every caption in the PDF."""
+    import pdfplumber
+
+    out = []
+    with pdfplumber.open(pdf_path) as pdf:
+        for page in pdf.pages:
+            lines: dict[int, list[dict]] = {}
+            for word in page.extract_words(use_text_flow=True, extra_attrs=["size"]):
+                lines.setdefault(round(word["bottom"]), []).append(word)  # a raised accent moves "top"
+            size = None
+            for top in sorted(lines):
+                words = sorted(lines[top], key=lambda w: w["x0"])
+                text = " ".join(w["text"] for w in words)
+                if re.match(r"(Figure|Table) A?\d+:", text):
+                    size = words[0]["size"]
+                elif size is not None and abs(words[0]["size"] - size) > 0.1:
+                    size = None  # the caption has ended
+                if size is not None and len(words) > 1:
+                    gap = max(b["x0"] - a["x1"] for a, b in zip(words, words[1:]))
+                    out.append((gap / size, page.page_number, text))
+    return out
+
+
+def test_captions_are_set_ragged_right_without_stretched_spaces(built):
+    # justified captions stretched their word spaces to 0.7 em around unbreakable notebook names
+    gaps = _caption_word_gaps(built["pdf"])
+    assert len({line for _, _, line in gaps}) > 20
+    assert [g for g in gaps if g[0] > 0.35] == []
+
+
+def test_a_p_column_header_is_set_in_italics_like_the_p_in_the_text(built):
+    import pdfplumber
+
+    with pdfplumber.open(built["pdf"]) as pdf:
+        headers = [w for page in pdf.pages for w in page.extract_words(extra_attrs=["fontname", "size"])
+                   if w["text"] == "p" and w["size"] < 9.5]  # table text; the body is 11 pt
+    assert headers and all("Italic" in w["fontname"] for w in headers)  # the hazard-model table's "p"
+    assert '<th style="text-align: right;"><em>p</em></th>' in built["html"].read_text(encoding="utf-8")
+
+
+def test_m_bar_in_a_caption_is_the_symbol_of_the_text(built):
+    assert caption_markdown("Robust sets by M-bar, work") == "Robust sets by *M\u0304*, work."
+    assert caption_markdown("M-bars and SE*2") == "M-bars and SE\\*2."
+    html = built["html"].read_text(encoding="utf-8")
+    figcaptions = " ".join(c for tag, c in parse_html(built["html"]).captions)
+    assert "M-bar" not in figcaptions and "<em>M\u0304</em>" in html  # the fixture's HonestDiD figure
+    assert not [line for line in _pdf_lines(built["pdf"]) if "M-bar" in line]
+
+
+# ------------------------------------------------------------------------------------------- methods (issue 9)
+
+CS = MethodRecord("callaway_santanna", control_group="notyet", aggregation="simple", cluster="area", n_clusters=22,
+                  inference="analytic_t", data_source="synthetic")
+TWFE = MethodRecord("twfe", cluster="area", n_clusters=22, inference="analytic_t", data_source="synthetic")
+CS_STATEMENT = ("Callaway\u2013Sant'Anna (not-yet-treated controls, simple aggregation, 22 area clusters, "
+                "t(21) critical value 2.080); two-way fixed effects (22 area clusters, t(21) critical value 2.080).")
+
+
+def write_small_results(root: Path, *, records: bool = True,
+                        figure_caption: str = "Event-study estimates by month since the start.") -> tuple[Path, Path]:
+    """One run ``r`` with method records (or none): a CS and a TWFE estimate, a count, a table of both and a
+    CS figure, written through :class:`Results`; and its ``params/paper.yaml``."""
+    params = {"seed": 11, "data_source": "synthetic"}
+    params_file = root / "params" / "paper.yaml"
+    params_file.parent.mkdir(parents=True, exist_ok=True)
+    params_file.write_text(yaml.safe_dump({"notebooks": {"r": params}}), encoding="utf-8")
+    given = (lambda value: value) if records else (lambda value: None)
+    rng = np.random.default_rng(3)
+    with _params_file_env(PARAMS_LABEL):
+        res = Results.open("r", params=params, seed=11, results_dir=root / "results")
+        res.number("att_cs", 0.512, label="CS estimate", method=given(CS), disclosure=given("synthetic"))
+        res.number("att_twfe", 0.304, label="TWFE estimate", method=given(TWFE), disclosure=given("synthetic"))
+        res.number("n_areas", 22, digits=0, label="areas", method=given(MethodRecord("descriptive")),
+                   disclosure=given("synthetic"))
+        frame = pd.DataFrame({"Estimator": ["Callaway-Sant'Anna", "TWFE"], "Estimate": [0.512, 0.304],
+                              "SE": [0.1, 0.12]})
+        res.table("estimates", frame, caption="Callaway\u2013Sant'Anna and two-way fixed-effects estimates.",
+                  methods=given([CS, TWFE]), disclosure=given("synthetic"))
+        fig = _fake_figure("event_study", rng)
+        res.figure("event_study", fig, caption=figure_caption, formats=("png",), methods=given([CS]),
+                   disclosure=given("estimates"))
+        plt.close(fig)
+        res.close()
+    return root / "results", params_file
+
+
+SMALL_SOURCE = """We use the Callaway\u2013Sant'Anna estimator; the effect is {{num:r/att_cs}} over {{num:r/n_areas}} areas,
+and two-way fixed effects give {{num:r/att_twfe}} ({{tabref:r/estimates}}, {{figref:r/event_study}}).
+
+Estimation: {{methods:r}}
+
+{{table:r/estimates}}
+
+{{figure:r/event_study}}
+"""
+
+
+def _check(source: str, results_dir: Path, params: Path, **kwargs) -> list[str]:
+    placeholders = find_placeholders(source)
+    results = collect_results(placeholders, results_dir, params, load_paper_params(params))
+    return check_methods(source, placeholders, results, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return write_small_results(tmp_path_factory.mktemp("methods_fixture"))
+
+
+def test_recorded_outputs_pass_the_method_checks(small):
+    assert _check(SMALL_SOURCE, *small, require_records=True) == []
+
+
+def test_naming_a_bootstrap_when_only_analytic_inference_was_recorded_fails(small):
+    source = SMALL_SOURCE + "\nInference uses the restricted wild cluster bootstrap.\n"
+    with pytest.raises(MethodStatementError) as err:
+        _check(source, *small)
+    message = str(err.value)
+    assert "the paper names methods that made none of the numbers, tables and figures it quotes" in message
+    assert ("line 10: 'restricted wild cluster bootstrap' (wild_restricted) in "
+            "'Inference uses the restricted wild cluster bootstrap.'") in message
+    # beside a number: the placeholder, its recorded inference and the sentence are named too
+    source = SMALL_SOURCE + "\nWith the restricted wild cluster bootstrap the effect is {{num:r/att_cs}}.\n"
+    with pytest.raises(MethodStatementError) as err:
+        _check(source, *small)
+    assert err.value.inconsistent == [
+        "line 10: {{num:r/att_cs}} was made with inference analytic_t, but its sentence names 'restricted wild "
+        "cluster bootstrap': 'With the restricted wild cluster bootstrap the effect is {{num:r/att_cs}}.'"]
+
+
+def test_a_cs_number_in_a_sentence_saying_twfe_fails(small):
+    source = SMALL_SOURCE + "\nThe TWFE estimate is {{num:r/att_cs}}.\n"
+    with pytest.raises(MethodStatementError) as err:
+        _check(source, *small)
+    assert err.value.unsupported == []  # TWFE made att_twfe, so the phrase itself is supported
+    assert err.value.inconsistent == [
+        "line 10: {{num:r/att_cs}} was made with estimator callaway_santanna, but its sentence names 'TWFE': "
+        "'The TWFE estimate is {{num:r/att_cs}}.'"]
+    assert "text and records disagree on how a number was made" in str(err.value)
+
+
+def test_a_caption_naming_an_estimator_its_figure_was_not_made_with_fails(tmp_path):
+    results, params = write_small_results(
+        tmp_path, figure_caption="Two-way fixed-effects event-study estimates by month since the start.")
+    with pytest.raises(MethodStatementError) as err:
+        _check(SMALL_SOURCE, results, params)
+    assert err.value.inconsistent == [
+        "line 8: the caption of {{figure:r/event_study}} was made with estimator callaway_santanna, but its "
+        "sentence names 'Two-way fixed-effects': 'Two-way fixed-effects event-study estimates by month since the "
+        "start.'"]
+    # a caption naming a method that made nothing the paper quotes is unsupported, with the item's line
+    results, params = write_small_results(tmp_path / "imputation",
+                                          figure_caption="Event-study estimates of the imputation estimator.")
+    with pytest.raises(MethodStatementError) as err:
+        _check(SMALL_SOURCE, results, params)
+    assert err.value.unsupported == [
+        "line 8 (caption of {{figure:r/event_study}}): 'imputation estimator' (imputation) in "
+        "'Event-study estimates of the imputation estimator.'"]
+
+
+def test_methods_placeholder_renders_the_statement_and_captions_end_with_disclosure(small):
+    results_dir, params = small
+    placeholders = find_placeholders(SMALL_SOURCE)
+    assert [(h.kind, h.ref, h.line) for h in placeholders if h.kind == "methods"] == [("methods", "r", 4)]
+    results = collect_results(placeholders, results_dir, params, load_paper_params(params))
+    markdown = resolve_placeholders(SMALL_SOURCE, results, target="html").markdown
+    statement = re.search(r"Estimation: \[(.*?)\]\{\.methods data-run=\"r\"\}", markdown).group(1)
+    assert statement.replace("\\", "") == CS_STATEMENT
+    assert markdown.count("Disclosure: synthetic data only.") == 1  # the table
+    assert "Disclosure: model estimates for areas of at least 10 persons each." in markdown  # the figure
+    # only the quoted outputs count: without the TWFE number and table the statement names CS alone
+    cs_only = "Effect {{num:r/att_cs}}. {{methods:r}}\n"
+    markdown = resolve_placeholders(cs_only, collect_results(find_placeholders(cs_only), results_dir, params,
+                                                             load_paper_params(params)), target="html").markdown
+    assert "two-way" not in markdown and "Callaway" in markdown
+
+
+def test_methods_placeholder_without_records_to_state_fails(small):
+    with pytest.raises(MethodStatementError, match=r"line 1: \{\{methods:r\}\} has nothing to state"):
+        _check("There are {{num:r/n_areas}} areas. {{methods:r}}\n", *small)
+    with pytest.raises(PaperSourceError, match="malformed placeholder"):
+        find_placeholders("{{methods:}}\n")
+
+
+def test_outputs_without_records_are_warned_about_and_required_on_request(tmp_path):
+    results, params = write_small_results(tmp_path, records=False)
+    source = SMALL_SOURCE.replace("Estimation: {{methods:r}}", "") + "\nWe also use the imputation estimator.\n"
+    with pytest.warns(MethodRecordWarning) as caught:
+        warned = _check(source, results, params)
+    messages = [str(w.message) for w in caught]
+    assert messages == warned and len(warned) == 3
+    assert warned[0].startswith("the paper names methods that made none")  # a warning while records are missing
+    assert "(not an error yet: 5 quoted output(s) have no method record and may have been made by them)" in warned[0]
+    assert warned[1] == ("5 quoted output(s) have no method record (pass method=/methods= to "
+                         "Results.number/table/figure): number r/att_cs, number r/n_areas, number r/att_twfe, "
+                         "table r/estimates, figure r/event_study")
+    assert warned[2].startswith("5 quoted output(s) have no disclosure status")
+    with pytest.raises(MethodStatementError) as err:
+        _check(source, results, params, require_records=True)
+    assert "have no method record" in str(err.value) and "'imputation estimator' (imputation)" in str(err.value)
+
+
+def _small_paper(tmp_path: Path, source: str) -> Path:
+    paper_dir = tmp_path / "paper"
+    paper_dir.mkdir()
+    for name in ("template.typ", "template.html", "paper.css", "references.bib"):
+        shutil.copyfile(PAPER_DIR / name, paper_dir / name)
+    front = paper_source().split("\n---\n", 1)[0].split("abstract:", 1)[0]
+    (paper_dir / "paper.md").write_text(f"{front}abstract: |\n  A small paper.\n---\n\n# Results\n\n{source}",
+                                        encoding="utf-8")
+    return paper_dir
+
+
+def test_small_paper_builds_with_its_methods_statement_and_require_records(small, tmp_path):
+    paper_dir = _small_paper(tmp_path, SMALL_SOURCE)
+    pdf, html = build_paper(*small, tmp_path / "out", paper_dir=paper_dir,
+                            citation_file=PAPER_DIR.parent / "CITATION.cff", require_records=True)
+    text = " ".join("".join(parse_html(html).text).split())
+    assert f"Estimation: {CS_STATEMENT}" in text.replace("\u2019", "'")  # pandoc prints typographic apostrophes
+    captions = [c for _, c in parse_html(html).captions]
+    assert captions[0].endswith("Disclosure: synthetic data only.")  # the table
+    assert captions[1].endswith("Disclosure: model estimates for areas of at least 10 persons each.")
+    import pdfplumber
+
+    with pdfplumber.open(pdf) as document:
+        printed = " ".join(" ".join(page.extract_text() or "" for page in document.pages).split())
+    assert "t(21) critical value 2.080" in printed
+    assert "methods: " not in (tmp_path / "out" / "layout.txt").read_text(encoding="utf-8")
+
+
+def test_command_line_require_records(tmp_path, capsys):
+    results, params = write_small_results(tmp_path, records=False)
+    paper_dir = _small_paper(tmp_path, SMALL_SOURCE.replace("Estimation: {{methods:r}}", ""))
+    import bijstand.report.paper as paper_module
+
+    original = paper_module.build_paper
+
+    def build_small(*args, **kwargs):
+        return original(*args, paper_dir=paper_dir, citation_file=PAPER_DIR.parent / "CITATION.cff", **kwargs)
+
+    paper_module.build_paper = build_small
+    try:
+        code = main(["--results", str(results), "--params", str(params), "--out", str(tmp_path / "out"),
+                     "--require-records"])
+    finally:
+        paper_module.build_paper = original
+    assert code == 2
+    assert "5 quoted output(s) have no method record" in capsys.readouterr().err
 
 
 if __name__ == "__main__":

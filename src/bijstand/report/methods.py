@@ -15,6 +15,7 @@ value or number of draws, the level and the data source. This module holds
   - :func:`unsupported_methods` -- method phrases in the text whose method produced none of the quoted outputs;
   - :func:`inconsistent_numbers` -- placeholders whose sentence names an estimator or inference method other
     than the one recorded for that number (the *sentence rule* below);
+  - :func:`inconsistent_caption` -- a table's or figure's caption naming a method its item was not made with;
 
 * :func:`methods_statement`, the generated sentence behind the ``{{methods:RUN}}`` placeholder;
 * :func:`disclosure_record` and :func:`disclosure_note`, what an output's disclosure status is and how a caption
@@ -60,7 +61,8 @@ from bijstand.report.disclosure import CBS_MIN_COUNT
 __all__ = [
     "AGGREGATIONS", "CONTROL_GROUPS", "DISCLOSURE_STATUSES", "METHODS", "Inconsistency", "Method",
     "MethodMention", "MethodRecord", "OutputRecord", "disclosure_note", "disclosure_record", "find_mentions",
-    "inconsistent_numbers", "methods_statement", "output_records", "sentence_spans", "unsupported_methods",
+    "inconsistent_caption", "inconsistent_numbers", "method_records", "methods_statement", "output_records",
+    "sentence_spans", "unsupported_methods",
 ]
 
 
@@ -743,6 +745,19 @@ def _conflicts(named: Sequence[MethodMention], methods: Sequence[MethodRecord]
         if not named_ids & recorded:
             conflicts.append((kind, mentions, sorted(recorded)))
     return conflicts
+
+
+def inconsistent_caption(caption: str, record: OutputRecord, *, line: int = 0) -> list[Inconsistency]:
+    """Method kinds a table's or figure's caption names without any of the named methods in its records.
+
+    The caption is one "sentence" of the rule of the module; ``line`` is that of the item's placeholder, for
+    messages. A caption of an item without records is not checked.
+    """
+    placeholder = f"the caption of {{{{{record.kind}:{record.ref}}}}}"
+    sentence = " ".join(caption.split())
+    return [Inconsistency(placeholder, record.ref, line, conflict_kind, tuple(m.phrase for m in mentioned),
+                          tuple(recorded), sentence)
+            for conflict_kind, mentioned, recorded in _conflicts(find_mentions(caption), record.methods)]
 
 
 def inconsistent_numbers(paper_text: str, records: Iterable[Any]) -> list[Inconsistency]:

@@ -17,6 +17,10 @@ module resolves from ``results/<notebook>/`` (the contract of :mod:`bijstand.rep
     provenance, placed at the text width as a float.
 ``{{figref:NOTEBOOK/KEY}}`` / ``{{tabref:NOTEBOOK/KEY}}``
     inline; "Figure 3" / "Table 2".
+``{{methods:RUN}}``
+    inline; the sentence :func:`~bijstand.report.methods.methods_statement` makes from the method records of the
+    outputs of run RUN that the paper quotes ("Callaway–Sant'Anna (not-yet-treated controls, ..., t(21) critical
+    value 2.080); two-way fixed effects (...).").
 
 Numbering (:func:`number_floats`): figures and tables are numbered in the order of their first mention (a
 reference or the item itself, whichever comes first); items placed after the heading with id ``appendix`` are
@@ -28,8 +32,16 @@ the paper quotes does not exist (:class:`MissingResultError`, which names the no
 key). *Stale*: a notebook's recorded parameters (``manifest.json["parameters"]``) differ from those the
 parameter file (``params/paper.yaml``) gives that notebook (:class:`StaleResultError`). *Unpublished
 sources*: a table cell, caption or figure lettering cites a project file (``DOMAIN.md``, a seed document's
-number, a path) instead of a public document (:class:`UnpublishedSourceError`). Every problem is collected
-first and reported in one message.
+number, a path) instead of a public document (:class:`UnpublishedSourceError`). *Methods*
+(:func:`check_methods`, issue 9): the text or a caption names a method that made none of the quoted outputs, a
+sentence names an estimator or inference method other than the one recorded for a number it quotes, or a caption
+names methods its table or figure was not made with (:class:`MethodStatementError`; the rules are those of
+:mod:`bijstand.report.methods`). Quoted outputs without a method record or disclosure status (notebooks not yet
+converted) are listed in a :class:`MethodRecordWarning` and in ``layout.txt``; while any exist, an unsupported
+method phrase is only warned about, since an unrecorded output may have been made by it. ``require_records=True``
+(``--require-records``) makes all of these errors; it becomes the default once every notebook records its methods.
+Every problem is collected first and reported in one message. A caption of an output with a disclosure status
+ends with it ("Disclosure: model estimates for areas of at least 10 persons each.").
 
 Front matter comes from ``CITATION.cff`` (:func:`front_matter`): authors with affiliations, version, date of the
 release, keywords and JEL codes (keywords of the form ``JEL: C21``) of the ``preferred-citation`` (else the
@@ -49,6 +61,7 @@ only when both formats built, so a build that fails before the layout check leav
 Command line::
 
     python -m bijstand.report.paper [--results results] [--params params/paper.yaml] [--out build/paper]
+                                    [--require-records]
 """
 
 from __future__ import annotations
@@ -61,6 +74,7 @@ import re
 import shutil
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +84,16 @@ import yaml
 
 from bijstand.paths import project_root
 from bijstand.report.layout import LayoutReport, PlacedFigure, check_paper
+from bijstand.report.methods import (
+    OutputRecord,
+    disclosure_note,
+    inconsistent_caption,
+    inconsistent_numbers,
+    methods_statement,
+    output_records,
+    sentence_spans,
+    unsupported_methods,
+)
 from bijstand.report.plots import figure_inventory
 from bijstand.report.results import load_manifest, load_numbers
 
@@ -80,8 +104,14 @@ DEFAULT_SOURCE_DATE_EPOCH = 1704067200
 #: ``{{kind:notebook/key}}``; notebook and key use the characters :class:`~bijstand.report.results.Results`
 #: allows in keys.
 PLACEHOLDER = re.compile(r"\{\{\s*(num|table|figure|figref|tabref)\s*:\s*([0-9A-Za-z_\-]+)/([0-9A-Za-z_\-]+)\s*\}\}")
+#: ``{{methods:RUN}}``: the generated methods statement of a run (:func:`~bijstand.report.methods.methods_statement`).
+METHODS_PLACEHOLDER = re.compile(r"\{\{\s*methods\s*:\s*([0-9A-Za-z_\-]+)\s*\}\}")
 BLOCK_KINDS = {"table", "figure"}
+#: The output kind (of :class:`~bijstand.report.methods.OutputRecord`) each placeholder kind quotes.
+OUTPUT_KIND = {"num": "number", "table": "table", "tabref": "table", "figure": "figure", "figref": "figure"}
 MINUS = "\u2212"
+#: Column headers that are a statistic's symbol; printed in italics like the symbol in the text (``$p$``).
+SYMBOL_HEADERS = ("p", "t", "z", "n", "N")
 #: Printed for a missing value in a number column.
 MISSING_CELL = "\u2013"
 #: A heading that opens the appendix: ``# Appendix ... {#appendix ...}``.
@@ -119,6 +149,27 @@ class UnpublishedSourceError(PaperBuildError, ValueError):
     """A table, caption or figure the paper shows cites a project file instead of a public document."""
 
 
+class MethodStatementError(PaperBuildError, ValueError):
+    """The paper names a method that made none of its numbers, or text and records disagree on a number's method.
+
+    Attributes
+    ----------
+    unsupported
+        The method phrases (with their lines) whose method made none of the quoted outputs.
+    inconsistent
+        The placeholders (and captions) whose sentence names a method other than the recorded one.
+    """
+
+    def __init__(self, message: str, unsupported: list[str], inconsistent: list[str]):
+        super().__init__(message)
+        self.unsupported = unsupported
+        self.inconsistent = inconsistent
+
+
+class MethodRecordWarning(UserWarning):
+    """Quoted outputs lack a method record or disclosure status, so the method checks cannot be complete."""
+
+
 class TypesettingError(PaperBuildError, RuntimeError):
     """The Typst compiler warned; the paper is not written."""
 
@@ -143,8 +194,8 @@ class Placeholder:
 
     @property
     def ref(self) -> str:
-        """``notebook/key``, the name used in messages and ``data-key`` attributes."""
-        return f"{self.notebook}/{self.key}"
+        """``notebook/key``, the name used in messages and ``data-key`` attributes (``RUN`` for ``methods``)."""
+        return f"{self.notebook}/{self.key}" if self.key else self.notebook
 
 
 @dataclass
@@ -164,6 +215,16 @@ class NotebookResults:
         if seed is not None:
             text += f", seed {seed}"
         return text + "."
+
+    _records: dict[tuple[str, str], OutputRecord] | None = field(default=None, init=False, repr=False,
+                                                                   compare=False)
+
+    def records(self) -> dict[tuple[str, str], OutputRecord]:
+        """Every output with its method records and disclosure status, by ``(kind, "notebook/key")`` (read once)."""
+        if self._records is None:
+            self._records = {(r.kind, r.ref): r
+                             for r in output_records(self.notebook, self.numbers, self.manifest)}
+        return self._records
 
 
 @dataclass
@@ -372,7 +433,7 @@ def frame_to_pipe_table(frame: pd.DataFrame, caption: str, decimals: dict[str, A
     large ``--columns`` so pandoc sets no column widths and the browser sizes columns by their content.
     """
     table = format_table(frame, decimals)
-    header = "| " + " | ".join(escape_markdown(h) for h in table.header) + " |"
+    header = "| " + " | ".join(f"*{h}*" if h in SYMBOL_HEADERS else escape_markdown(h) for h in table.header) + " |"
     rule = "|" + "|".join("---:" if numeric else ":---" for numeric in table.numeric) + "|"
     rows = ["| " + " | ".join(escape_markdown(c) for c in row) + " |" for row in table.rows]
     return "\n".join([header, rule, *rows, "", f"Table: {caption}"])
@@ -455,15 +516,19 @@ def find_placeholders(source: str) -> list[Placeholder]:
     found = []
     problems = []
     for number, line in enumerate(source.splitlines(), start=1):
+        on_line = []
         for match in PLACEHOLDER.finditer(line):
             holder = Placeholder(match.group(1), match.group(2), match.group(3), number, match.start())
             if holder.kind in BLOCK_KINDS and line.strip() != match.group(0):
                 problems.append(f"line {number}: {{{{{holder.kind}:{holder.ref}}}}} must stand alone on its line")
-            found.append(holder)
-        leftover = PLACEHOLDER.sub("", line)
+            on_line.append(holder)
+        on_line += [Placeholder("methods", m.group(1), "", number, m.start())
+                    for m in METHODS_PLACEHOLDER.finditer(line)]
+        found += sorted(on_line, key=lambda h: h.column)
+        leftover = METHODS_PLACEHOLDER.sub("", PLACEHOLDER.sub("", line))
         if "{{" in leftover or "}}" in leftover:
             problems.append(f"line {number}: malformed placeholder in {line.strip()!r} "
-                            f"(expected {{{{num|table|figure|figref|tabref:NOTEBOOK/KEY}}}})")
+                            f"(expected {{{{num|table|figure|figref|tabref:NOTEBOOK/KEY}}}} or {{{{methods:RUN}}}})")
     if problems:
         raise PaperSourceError("paper source: " + "; ".join(problems))
     return found
@@ -792,6 +857,114 @@ def check_sources(placeholders: list[Placeholder], results: dict[str, NotebookRe
             + f"\n  fix the source texts in notebook(s) {', '.join(notebooks)} (or the code they call) and rerun")
 
 
+# --------------------------------------------------------------------------------------------- methods
+
+def quoted_records(placeholders: list[Placeholder], results: dict[str, NotebookResults], *,
+                   run: str | None = None) -> list[OutputRecord]:
+    """The records of every output the paper quotes (a number, table or figure, placed or referred to), once each,
+    in order of first quotation; only those of ``run`` when given."""
+    out: dict[tuple[str, str], OutputRecord] = {}
+    for holder in placeholders:
+        if holder.kind not in OUTPUT_KIND or (run is not None and holder.notebook != run):
+            continue
+        key = (OUTPUT_KIND[holder.kind], holder.ref)
+        if key not in out and holder.notebook in results:
+            out[key] = results[holder.notebook].records().get(key, OutputRecord(key[0], holder.ref))
+    return list(out.values())
+
+
+def _shown(sentence: str, limit: int = 160) -> str:
+    """A sentence for a message: white space collapsed, shortened to ``limit`` characters, quoted."""
+    sentence = " ".join(sentence.split())
+    return repr(sentence if len(sentence) <= limit else sentence[:limit - 3] + "...")
+
+
+def check_methods(source: str, placeholders: list[Placeholder], results: dict[str, NotebookResults], *,
+                  require_records: bool = False) -> list[str]:
+    """Check the methods the paper names against the records of the outputs it quotes (issue 9).
+
+    Checked (rules in :mod:`bijstand.report.methods`): method phrases in the text and in the captions of the
+    placed tables and figures whose method made none of the quoted outputs
+    (:func:`~bijstand.report.methods.unsupported_methods`); placeholders whose sentence names an estimator,
+    inference method or "doubly robust" the output was not made with
+    (:func:`~bijstand.report.methods.inconsistent_numbers`); captions naming methods their item was not made with
+    (:func:`~bijstand.report.methods.inconsistent_caption`); ``{{methods:RUN}}`` for a run none of whose quoted
+    outputs records an estimation method.
+
+    Parameters
+    ----------
+    source
+        The paper source.
+    placeholders, results
+        From :func:`find_placeholders` and :func:`collect_results`.
+    require_records
+        Make quoted outputs without a method record or disclosure status errors. When ``False`` (the default
+        while notebooks are converted) they are warned about, and so is an unsupported method phrase while any
+        quoted output lacks a record (that output may have been made by it).
+
+    Returns
+    -------
+    list of str
+        The warnings (also issued as :class:`MethodRecordWarning`), for ``layout.txt``.
+
+    Raises
+    ------
+    MethodStatementError
+        Listing every unsupported phrase with its line and every inconsistent placeholder or caption.
+    """
+    records = quoted_records(placeholders, results)
+    unrecorded = [f"{r.kind} {r.ref}" for r in records if not r.recorded]
+    undisclosed = [f"{r.kind} {r.ref}" for r in records if r.disclosure is None]
+    lines = {(OUTPUT_KIND[h.kind], h.ref): h.line for h in placeholders if h.kind in BLOCK_KINDS}
+    spans = sentence_spans(source)
+    unsupported = []
+    for mention in unsupported_methods(source, records):
+        start, end = next(((a, b) for a, b in spans if a <= mention.start < b), (mention.start, mention.end))
+        unsupported.append(f"{mention} in {_shown(source[start:end])}")
+    inconsistent = [str(p) for p in inconsistent_numbers(source, records)]
+    for record in records:
+        if record.kind == "number" or (record.kind, record.ref) not in lines:
+            continue
+        notebook, key = record.ref.split("/", 1)
+        caption = results[notebook].manifest.get(f"{record.kind}s", {}).get(key, {}).get("caption", "")
+        line = lines[(record.kind, record.ref)]
+        where = f"line {line} (caption of {{{{{record.kind}:{record.ref}}}}}):"
+        unsupported += [f"{where} {str(m).split(': ', 1)[1]} in {_shown(caption)}"
+                        for m in unsupported_methods(caption, records)]
+        inconsistent += [str(p) for p in inconsistent_caption(caption, record, line=line)]
+    for holder in (h for h in placeholders if h.kind == "methods"):
+        if holder.notebook in results and not methods_statement(
+                quoted_records(placeholders, results, run=holder.notebook)):
+            inconsistent.append(f"line {holder.line}: {{{{methods:{holder.notebook}}}}} has nothing to state: no "
+                                f"output of run {holder.notebook} that the paper quotes records an estimation "
+                                f"method")
+    errors: list[str] = []
+    warned: list[str] = []
+    if unsupported:
+        text = ("the paper names methods that made none of the numbers, tables and figures it quotes (remove "
+                "them, mark a mere mention as [...]{.mention}, or quote an output they made):\n    "
+                + "\n    ".join(unsupported))
+        if unrecorded and not require_records:
+            warned.append(text + f"\n    (not an error yet: {len(unrecorded)} quoted output(s) have no method "
+                                 f"record and may have been made by them)")
+        else:
+            errors.append(text)
+    if inconsistent:
+        errors.append("text and records disagree on how a number was made:\n    " + "\n    ".join(inconsistent))
+    for missing, what in ((unrecorded, "no method record (pass method=/methods= to Results.number/table/figure)"),
+                          (undisclosed, "no disclosure status (pass disclosure= to Results.number/table/figure)")):
+        if missing:
+            shown = ", ".join(missing[:12]) + (f", ... ({len(missing) - 12} more)" if len(missing) > 12 else "")
+            (errors if require_records else warned).append(f"{len(missing)} quoted output(s) have {what}: {shown}")
+    if errors:
+        raise MethodStatementError("cannot build the paper: " + "\n  ".join(errors)
+                                   + ("\n  warnings: " + "\n  ".join(warned) if warned else ""),
+                                   unsupported, inconsistent)
+    for message in warned:
+        warnings.warn(message, MethodRecordWarning, stacklevel=3)
+    return warned
+
+
 # --------------------------------------------------------------------------------------------- references
 
 def read_bibtex(path: str | Path) -> dict[str, dict[str, str]]:
@@ -879,8 +1052,36 @@ def captions_to_typst(captions: list[str]) -> list[str]:
     return parts
 
 
+#: ``= {{num:...}}`` with spaces on one line: the spaces become non-breaking, so "$p$ = 0.264" never breaks
+#: before or after its equals sign.
+_EQUALS_NUMBER = re.compile(r"(?<=\S)[ \t]+=[ \t]+(?=\{\{\s*num\s*:)")
+#: A letter "x" between words of a caption ("estimator x outcome"): the multiplication sign is meant.
+_TIMES = re.compile(r"(?<=\w) x (?=[\w(])")
+
+
+def bind_equals(source: str) -> str:
+    """Join ``$p$ = {{num:...}}`` with non-breaking spaces (lines and placeholder positions unchanged)."""
+    return _EQUALS_NUMBER.sub("\u00a0=\u00a0", source)
+
+
+def caption_text(caption: str) -> str:
+    """A caption as printed: ending in a full stop, a letter "x" between words as the multiplication sign "×"."""
+    return _TIMES.sub(" \u00d7 ", _sentence(caption))
+
+
+#: "M-bar" (how notebooks spell the HonestDiD parameter in plain text) is the text's $\bar M$.
+_M_BAR = re.compile(r"\bM\\?-bar\b")
+
+
+def caption_markdown(caption: str) -> str:
+    """A notebook's caption as pandoc Markdown: :func:`caption_text`, escaped, "M-bar" set as an italic M̄."""
+    return _M_BAR.sub("*M\u0304*", escape_markdown(caption_text(caption)))
+
+
 def _caption(res: NotebookResults, spec: dict[str, Any]) -> str:
-    return f"{escape_markdown(_sentence(spec.get('caption', '')))} {escape_markdown(res.provenance())}".strip()
+    note = disclosure_note(spec.get("disclosure"))
+    parts = [caption_markdown(spec.get("caption", ""))] + [escape_markdown(p) for p in (res.provenance(), note)]
+    return " ".join(part for part in parts if part).strip()
 
 
 def resolve_placeholders(source: str, results: dict[str, NotebookResults], *, target: str) -> ResolvedPaper:
@@ -949,7 +1150,18 @@ def resolve_placeholders(source: str, results: dict[str, NotebookResults], *, ta
                 f"path: {_typst_string(inside)}, "
                 f"caption: [{typst_captions[(kind, ref)]}])\n```\n")
 
-    return ResolvedPaper(PLACEHOLDER.sub(replace, source), images, figures)
+    statements = {h.notebook: methods_statement(quoted_records(placeholders, results, run=h.notebook))
+                  for h in placeholders if h.kind == "methods"}
+
+    def replace_methods(match: re.Match[str]) -> str:
+        run = match.group(1)
+        if not statements.get(run):
+            raise MissingResultError(f"{{{{methods:{run}}}}}: no output of run {run} that the paper quotes "
+                                     f"records an estimation method; notebook {run} must pass method=/methods=")
+        return f'[{escape_markdown(statements[run])}]{{.methods data-run="{run}"}}'
+
+    resolved = PLACEHOLDER.sub(replace, bind_equals(source))
+    return ResolvedPaper(METHODS_PLACEHOLDER.sub(replace_methods, resolved), images, figures)
 
 
 # --------------------------------------------------------------------------------------------- building
@@ -983,7 +1195,8 @@ def _pandoc(markdown: str, to: str, extra_args: list[str], outputfile: Path | No
 
 def build_paper(results_dir: str | Path = "results", params_file: str | Path = "params/paper.yaml",
                 out_dir: str | Path = "build/paper", *, paper_dir: str | Path | None = None,
-                citation_file: str | Path | None = None, check_layout: bool = True) -> list[Path]:
+                citation_file: str | Path | None = None, check_layout: bool = True,
+                require_records: bool = False) -> list[Path]:
     """Build ``paper.pdf`` and ``paper.html`` in ``out_dir`` from ``paper_dir/paper.md`` and ``results_dir``.
 
     Parameters
@@ -1003,6 +1216,9 @@ def build_paper(results_dir: str | Path = "results", params_file: str | Path = "
     check_layout
         Run :func:`bijstand.report.layout.check_paper` on the result (default) and raise :class:`LayoutError`
         when it finds problems.
+    require_records
+        Fail when a quoted output has no method record or disclosure status (:func:`check_methods`); warn
+        otherwise. The default becomes ``True`` once every notebook records its methods.
 
     Returns
     -------
@@ -1011,8 +1227,8 @@ def build_paper(results_dir: str | Path = "results", params_file: str | Path = "
 
     Raises
     ------
-    MissingResultError, StaleResultError, PaperSourceError, UnpublishedSourceError
-        Before anything is written, naming the notebook (and key or parameter) to fix.
+    MissingResultError, StaleResultError, PaperSourceError, UnpublishedSourceError, MethodStatementError
+        Before anything is written, naming the notebook (and key or parameter) or the line to fix.
     TypesettingError
         When Typst warns (nothing is written).
     LayoutError
@@ -1035,6 +1251,7 @@ def build_paper(results_dir: str | Path = "results", params_file: str | Path = "
     number_floats(source, placeholders)
     results = collect_results(placeholders, results_dir, params_file, load_paper_params(params_file))
     check_sources(placeholders, results)
+    method_warnings = check_methods(source, placeholders, results, require_records=require_records)
     for_typst = resolve_placeholders(source, results, target="typst")
     for_html = resolve_placeholders(source, results, target="html")
 
@@ -1071,6 +1288,7 @@ def build_paper(results_dir: str | Path = "results", params_file: str | Path = "
     if check_layout:
         report = check_paper(out_dir / "paper.pdf", for_typst.figures)
         report.notes += [f"references: {problem}" for problem in check_bibliography(bibliography)]
+        report.notes += [f"methods: {warning}" for warning in method_warnings]
         (out_dir / "layout.txt").write_text(report.text(), encoding="utf-8")
         if not report.ok:
             shown = "\n  ".join(str(p) for p in report.problems[:12])
@@ -1088,9 +1306,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="params/paper.yaml", help="parameter file the paper is built for")
     parser.add_argument("--out", default="build/paper", help="output folder (default: build/paper)")
     parser.add_argument("--no-layout-check", action="store_true", help="skip the layout check of the result")
+    parser.add_argument("--require-records", action="store_true",
+                        help="fail when a quoted output has no method record or disclosure status")
     args = parser.parse_args(argv)
     try:
-        outputs = build_paper(args.results, args.params, args.out, check_layout=not args.no_layout_check)
+        outputs = build_paper(args.results, args.params, args.out, check_layout=not args.no_layout_check,
+                              require_records=args.require_records)
     except PaperBuildError as err:
         print(f"paper: {err}", file=sys.stderr)
         return 2
